@@ -31,14 +31,20 @@ def clip(x: Real, low: float, high: float) -> Real:
 
 def real_args(names: tuple[str, ...], *values: object) -> list[Real]:
     """Validate finite numbers/array-likes and broadcast them together."""
-    return v.broadcast(names, *(v.as_real(x, n) for x, n in zip(values, names, strict=True)))
+    out: list[Real] = []
+    scalar = True
+    for i, x in enumerate(values):
+        r = v.as_real(x, names[i])
+        scalar = scalar and type(r) is float
+        out.append(r)
+    return out if scalar else v.broadcast(names, *out)
 
 
 def counts(names: tuple[str, ...], *values: object) -> list[Real]:
     """Validate non-negative finite counts/amounts and broadcast them together."""
     out = real_args(names, *values)
-    for x, n in zip(out, names, strict=True):
-        v.check_nonnegative(x, n)
+    for i, x in enumerate(out):
+        v.check_nonnegative(x, names[i])
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal, overload
 
 import numpy as np
@@ -250,15 +251,19 @@ def convert_rate(
     v.check_in_range(x, "rate", 0.0, 1.0)
     v.check_in_range(f, "from_periods", 0.0, np.inf, low_open=True)
     v.check_in_range(t, "to_periods", 0.0, np.inf, low_open=True)
-    k = np.divide(t, f)
+    if type(x) is float and type(f) is float and type(t) is float:
+        k = t / f
+        if kind == "churn":
+            out = 1.0 if x == 1.0 else -math.expm1(k * math.log1p(-x))
+        else:
+            out = 0.0 if x == 0.0 else math.exp(k * math.log(x))
+        return clip(out, 0.0, 1.0)
+    k_arr = np.divide(t, f)
+    xa = np.asarray(x, dtype=np.float64)
     # log1p/expm1 keep small rates exact; errstate covers rate == 1 (churn) or 0 (retention).
     with np.errstate(divide="ignore"):
-        if kind == "churn":
-            out = -np.expm1(k * np.log1p(-np.asarray(x, dtype=np.float64)))
-        else:
-            out = np.exp(k * np.log(np.asarray(x, dtype=np.float64)))
-    out = np.clip(out, 0.0, 1.0)
-    return out if type(x) is not float else float(out)
+        arr = -np.expm1(k_arr * np.log1p(-xa)) if kind == "churn" else np.exp(k_arr * np.log(xa))
+    return np.clip(arr, 0.0, 1.0)
 
 
 @overload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import overload
 
@@ -229,11 +230,16 @@ def clv_discounted(
 
 def _finite_sum(m: Real, q: Real, horizon: int) -> Real:
     """``sum_{t=1..T} m q^t`` in closed form, exact at ``q == 1``."""
+    if type(m) is float and type(q) is float:
+        if q == 0.0:
+            return 0.0
+        if q == 1.0:
+            return m * horizon
+        return m * q * -math.expm1(horizon * math.log(q)) / (1.0 - q)
     qa = np.asarray(q, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         geometric = np.where(
             qa == 1.0, float(horizon), qa * -np.expm1(horizon * np.log(qa)) / (1.0 - qa)
         )
     geometric = np.where(qa == 0.0, 0.0, geometric)
-    out = m * geometric
-    return out if np.ndim(out) else float(out)
+    return np.asarray(m * geometric, dtype=np.float64)
