@@ -263,7 +263,7 @@ def convert_rate(
     # log1p/expm1 keep small rates exact; errstate covers rate == 1 (churn) or 0 (retention).
     with np.errstate(divide="ignore"):
         arr = -np.expm1(k_arr * np.log1p(-xa)) if kind == "churn" else np.exp(k_arr * np.log(xa))
-    return np.clip(arr, 0.0, 1.0)
+    return np.clip(np.asarray(arr, dtype=np.float64), 0.0, 1.0)
 
 
 @overload
