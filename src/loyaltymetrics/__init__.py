@@ -11,7 +11,8 @@ the argument and the value.
 25.0
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from ._commerce import (
     average_order_value,
@@ -33,8 +34,8 @@ from ._survey import ces, csat, nps, nps_from_counts, response_rate
 from ._value import clv, clv_discounted
 
 try:
-    __version__ = version("loyaltymetrics")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("loyaltymetrics")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
