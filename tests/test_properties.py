@@ -821,14 +821,17 @@ CLV_ARG = st.floats(min_value=0.0, max_value=1e3)
 @given(
     args=st.tuples(CLV_ARG, CLV_ARG, CLV_ARG),
     margin=RATE,
-    k=st.floats(min_value=0.0, max_value=100.0),
     position=st.integers(0, 3),
+    data=st.data(),
 )
 def test_clv_is_linear_in_each_argument(
-    args: tuple[float, float, float], margin: float, k: float, position: int
+    args: tuple[float, float, float], margin: float, position: int, data: st.DataObject
 ) -> None:
     base = py_float(lm.clv(*args, margin=margin))
     assert close(base, args[0] * args[1] * args[2] * margin)
+    # the margin is a fraction of revenue, so keep a scaled margin within [0, 1]
+    k_max = 100.0 if position < 3 else 1.0
+    k = data.draw(st.floats(min_value=0.0, max_value=k_max), label="k")
     values = [*args, margin]
     values[position] *= k
     scaled = py_float(lm.clv(*values[:3], margin=values[3]))
@@ -1512,8 +1515,11 @@ def test_ces_mean_is_the_mean_answer_in_either_direction(
     lo, hi = scale
     answers = data.draw(st.lists(st.integers(lo, hi), min_size=1, max_size=30), label="answers")
     expected = sum(answers) / len(answers)
+    threshold = data.draw(st.integers(lo, hi), label="threshold")
     for higher_is_better in (True, False):
-        got = py_float(lm.ces(answers, scale=scale, higher_is_better=higher_is_better))
+        got = py_float(
+            lm.ces(answers, scale=scale, threshold=threshold, higher_is_better=higher_is_better)
+        )
         assert lo <= got <= hi
         assert close(got, expected)
 
