@@ -13,6 +13,7 @@ import loyaltymetrics as lm
 
 
 def main() -> None:
+    """Print the snapshot."""
     rng = np.random.default_rng(2026)
     # 400 NPS answers (0-10) and 400 CSAT answers (1-5), with a few skipped questions.
     nps_answers = rng.choice(11, size=400, p=[0.02] * 5 + [0.05, 0.08, 0.12, 0.18, 0.25, 0.22])
@@ -39,7 +40,10 @@ def main() -> None:
         ("average order value", lm.average_order_value(96_840.0, 1_845)),
         ("purchase frequency", lm.purchase_frequency(1_845, 1_290)),
         ("net revenue retention", lm.net_revenue_retention(50_000.0, 4_200.0, 1_100.0, 2_300.0)),
-        ("CLV, 24 months, 30% margin", lm.clv_discounted(52.5 * 1.43 * 0.3, 0.93, 0.008, periods=24)),
+        (
+            "CLV, 24 months, 30% margin",
+            lm.clv_discounted(52.5 * 1.43 * 0.3, 0.93, 0.008, periods=24),
+        ),
     ]
     index = lm.loyalty_index(
         {
