@@ -116,6 +116,14 @@ def test_ces_agreement_and_effort_scales() -> None:
     assert lm.ces(effort, scale=(1, 5), higher_is_better=False) == pytest.approx(3.0)
 
 
+def test_mean_ignores_the_top_box_threshold() -> None:
+    # the default CES threshold (5) lies outside a 1-4 scale but the mean does not use it
+    assert lm.ces([1, 2, 3], scale=(1, 4)) == pytest.approx(2.0)
+    assert lm.csat([1, 2], scale=(1, 2), method="mean", threshold=99) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        lm.ces([1, 2, 3], scale=(1, 4), method="top_box")
+
+
 def test_ces_weights() -> None:
     assert lm.ces([7, 1], weights=[1, 3]) == pytest.approx((7 + 3) / 4)
     assert lm.ces([7, 1], weights=[1, 3], method="top_box") == pytest.approx(0.25)

@@ -46,6 +46,13 @@ def _mean(x: FloatArray, w: FloatArray | None) -> float:
     return float((w[valid] * x[valid]).sum()) / total if total > 0 else math.nan
 
 
+def _threshold(threshold: object, low: float, high: float) -> float:
+    """Validate a top-box threshold: a number within the answer scale."""
+    t = v.as_scalar(threshold, "threshold")
+    v.check_in_range(t, "threshold", low, high, what=f"within scale ({v.fmt(low)}, {v.fmt(high)})")
+    return t
+
+
 def _nps_value(promoters: Real, passives: Real, detractors: Real) -> Real:
     total = promoters + passives + detractors
     return ratio(100.0 * (promoters - detractors), total)
@@ -213,7 +220,8 @@ def csat(
     threshold : float, optional
         Lowest answer counted as satisfied (`method="top_box"`). `None` means the
         top-2-box of `scale`, i.e. `high − 1` (4 on 1–5, 9 on 1–10), so a 1–10 survey is
-        not silently scored as a top-7-box. Must lie within `scale`.
+        not silently scored as a top-7-box. Must lie within `scale`; unused (and not
+        checked) for `method="mean"`.
     method : {"top_box", "mean"}, default="top_box"
         Top-box share, or mean answer.
     weights : array-like of numbers, optional
@@ -264,13 +272,10 @@ def csat(
     """
     low, high = v.check_scale(scale, "scale")
     v.check_choice(method, "method", _METHODS)
-    if threshold is None:
-        threshold = high - 1.0
-    t = v.as_scalar(threshold, "threshold")
-    v.check_in_range(t, "threshold", low, high, what=f"within scale ({v.fmt(low)}, {v.fmt(high)})")
     x, w = _prepare(scores, weights, low, high)
     if method == "mean":
         return _mean(x, w)
+    t = _threshold(high - 1.0 if threshold is None else threshold, low, high)
     return _share(x >= t, x, w)
 
 
@@ -307,7 +312,8 @@ def ces(
         The answer scale `(low, high)`.
     threshold : float, default=5
         Boundary of the "easy" box for `method="top_box"`; must lie within `scale`.
-        Validated but unused for `method="mean"`.
+        Unused (and not checked) for `method="mean"`, so the default 5 does not get in
+        the way of a mean on a shorter scale.
     method : {"mean", "top_box"}, default="mean"
         Mean answer, or top-box share.
     higher_is_better : bool, default=True
@@ -363,11 +369,10 @@ def ces(
     low, high = v.check_scale(scale, "scale")
     v.check_choice(method, "method", _METHODS)
     v.check_bool(higher_is_better, "higher_is_better")
-    t = v.as_scalar(threshold, "threshold")
-    v.check_in_range(t, "threshold", low, high, what=f"within scale ({v.fmt(low)}, {v.fmt(high)})")
     x, w = _prepare(scores, weights, low, high)
     if method == "mean":
         return _mean(x, w)
+    t = _threshold(threshold, low, high)
     return _share(x >= t if higher_is_better else x <= t, x, w)
 
 
