@@ -1,0 +1,497 @@
+"""Polars expressions: the formulas as aggregating ``polars.Expr``, same names as the top level.
+
+Each function takes column names or expressions and returns an expression that
+aggregates, so it works in ``select``, ``group_by().agg``, ``over`` and ``rolling``, eager or
+lazy::
+
+    from loyaltymetrics import expr as lmx
+    df.group_by("segment").agg(lmx.nps("score"), lmx.csat("sat"), n=pl.len())
+
+Conventions (shared by every expression):
+
+* the output is named after the metric (`nps`, `csat`, ...) unless aliased;
+* nulls and NaN are missing answers/values and are skipped;
+* a group with no valid answers (or a zero denominator) gives null, never NaN;
+* invalid values never pass silently: an answer off the scale, a negative or null weight
+  for a valid answer, or a negative count make the query fail when it is collected, with
+  ``polars.exceptions.InvalidOperationError`` whose message names the metric, the
+  problem, the number of offending values and one example.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import polars as pl
+
+from . import _validation as v
+
+__all__ = [
+    "average_order_value",
+    "ces",
+    "csat",
+    "nps",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "share_of_wallet",
+]
+
+IntoExprColumn: TypeAlias = pl.Expr | str
+"""A column name or a polars expression."""
+
+
+def _col(x: IntoExprColumn, name: str) -> pl.Expr:
+    if isinstance(x, str):
+        return pl.col(x)
+    if isinstance(x, pl.Expr):
+        return x
+    raise TypeError(f"{name} must be a column name or a polars expression; got {type(x).__name__}")
+
+
+def _fail_if(bad: pl.Expr, value: pl.Expr, problem: str) -> pl.Expr:
+    """An Int8 zero, or a collect-time error naming ``problem``, the count and an example."""
+    count = bad.sum()
+    message = pl.format(
+        "{}: {} value(s), e.g. {}", pl.lit(problem), count, value.filter(bad).first()
+    )
+    return pl.when(count > 0).then(message).otherwise(pl.lit("0")).cast(pl.Int8, strict=True)
+
+
+def _answers(
+    scores: IntoExprColumn,
+    weights: IntoExprColumn | None,
+    low: float,
+    high: float,
+    metric: str,
+) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
+    """Answers as Float64 with NaN as null, the weights of valid answers, and the guard."""
+    x = _col(scores, "scores").cast(pl.Float64).fill_nan(None)
+    off = x.is_not_null() & ((x < low) | (x > high) | (x.floor() != x))
+    guard = _fail_if(
+        off, x, f"{metric}: answers must be whole numbers from {v.fmt(low)} to {v.fmt(high)}"
+    )
+    if weights is None:
+        return x, None, guard
+    w = _col(weights, "weights").cast(pl.Float64)
+    bad_w = x.is_not_null() & (w.is_null() | w.is_nan() | w.is_infinite() | (w < 0))
+    guard = guard + _fail_if(
+        bad_w, w, f"{metric}: weights must be finite and non-negative (no nulls)"
+    )
+    return x, pl.when(x.is_not_null()).then(w).otherwise(0.0), guard
+
+
+def _mass(mask: pl.Expr, w: pl.Expr | None) -> pl.Expr:
+    """Count (or weight) of the valid answers where ``mask`` holds."""
+    if w is None:
+        return mask.sum().cast(pl.Float64)
+    return (w * mask.cast(pl.Float64)).sum()
+
+
+def _share(mask: pl.Expr, x: pl.Expr, w: pl.Expr | None) -> pl.Expr:
+    """Weighted share of valid answers where ``mask`` holds; null without valid answers."""
+    total = x.count() if w is None else w.sum()
+    return pl.when(total > 0).then(_mass(mask, w) / total)
+
+
+def _mean(x: pl.Expr, w: pl.Expr | None) -> pl.Expr:
+    if w is None:
+        return pl.when(x.count() > 0).then(x.mean())
+    total = w.sum()
+    return pl.when(total > 0).then((w * x).sum() / total)
+
+
+def nps(scores: IntoExprColumn, *, weights: IntoExprColumn | None = None) -> pl.Expr:
+    r"""Net Promoter Score of a column of 0–10 answers, as an aggregating expression.
+
+    $$\mathrm{NPS} = 100\,\frac{n_{9\text{–}10} - n_{0\text{–}6}}{n}$$
+
+    Parameters
+    ----------
+    scores : str or polars.Expr
+        Column of answers, whole numbers 0–10; nulls and NaN are missing and skipped.
+    weights : str or polars.Expr, optional
+        Column of frequency or survey weights, finite and non-negative for every valid
+        answer.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `nps`, in [−100, 100]; null for a group without valid answers.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collect time, if an answer is not a whole number from 0 to 10 or a weight is
+        invalid.
+
+    See Also
+    --------
+    loyaltymetrics.nps : The same metric on an array.
+
+    References
+    ----------
+    1. Reichheld, F. F. (2003). The One Number You Need to Grow. *Harvard Business
+       Review*, 81(12), 46–54, 124.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"seg": ["a", "a", "a", "b", "b"], "score": [10, 9, 3, 7, None]})
+    >>> df.group_by("seg", maintain_order=True).agg(lmx.nps("score")).to_dicts()
+    [{'seg': 'a', 'nps': 33.33333333333333}, {'seg': 'b', 'nps': 0.0}]
+    """
+    x, w, guard = _answers(scores, weights, 0.0, 10.0, "nps")
+    # 100 (P - D) / n, in the same order of operations as loyaltymetrics.nps
+    total = x.count() if w is None else w.sum()
+    promoters = _mass(x >= 9, w)
+    detractors = _mass(x <= 6, w)
+    value = pl.when(total > 0).then(100.0 * (promoters - detractors) / total)
+    return (value + guard).alias("nps")
+
+
+_METHODS = ("top_box", "mean")
+
+
+def csat(
+    scores: IntoExprColumn,
+    *,
+    scale: tuple[float, float] = (1, 5),
+    threshold: float | None = None,
+    method: Literal["top_box", "mean"] = "top_box",
+    weights: IntoExprColumn | None = None,
+) -> pl.Expr:
+    r"""Customer Satisfaction (top-box share or mean answer), as an aggregating expression.
+
+    $$\mathrm{CSAT} = \frac{\#\{\text{answers} \ge \text{threshold}\}}{n}$$
+
+    Parameters
+    ----------
+    scores : str or polars.Expr
+        Column of answers, whole numbers on `scale`; nulls and NaN are skipped.
+    scale : (int, int), default=(1, 5)
+        Answer scale `(low, high)`.
+    threshold : float, optional
+        Lowest satisfied answer for `top_box`; `None` is `high − 1` (top-2-box).
+    method : {"top_box", "mean"}, default="top_box"
+        Top-box share or mean answer.
+    weights : str or polars.Expr, optional
+        Column of frequency or survey weights.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `csat`: a share in [0, 1] or a mean on `scale`; null for a group
+        without valid answers.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At once, for invalid `scale`, `threshold` or `method`.
+    polars.exceptions.InvalidOperationError
+        At collect time, for answers off `scale` or invalid weights.
+
+    See Also
+    --------
+    loyaltymetrics.csat : The same metric on an array.
+
+    References
+    ----------
+    1. Fornell, C., Johnson, M. D., Anderson, E. W., Cha, J., & Bryant, B. E. (1996).
+       The American Customer Satisfaction Index: Nature, Purpose, and Findings.
+       *Journal of Marketing*, 60(4), 7–18.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> pl.DataFrame({"sat": [5, 4, 3, 2, 5]}).select(lmx.csat("sat")).item()
+    0.6
+    """
+    low, high = v.check_scale(scale, "scale")
+    v.check_choice(method, "method", _METHODS)
+    x, w, guard = _answers(scores, weights, low, high, "csat")
+    if method == "mean":
+        value = _mean(x, w)
+    else:
+        t = v.as_scalar(high - 1.0 if threshold is None else threshold, "threshold")
+        v.check_in_range(t, "threshold", low, high, what="within scale")
+        value = _share(x >= t, x, w)
+    return (value + guard).alias("csat")
+
+
+def ces(
+    scores: IntoExprColumn,
+    *,
+    scale: tuple[float, float] = (1, 7),
+    threshold: float = 5,
+    method: Literal["mean", "top_box"] = "mean",
+    higher_is_better: bool = True,
+    weights: IntoExprColumn | None = None,
+) -> pl.Expr:
+    r"""Customer Effort Score (mean or share of "easy" answers), as an aggregating expression.
+
+    $$\mathrm{CES}_{\text{mean}} = \frac{1}{n}\sum_i x_i,\qquad
+      \mathrm{CES}_{\text{top box}} = \frac{\#\{x_i \ge \text{threshold}\}}{n}$$
+
+    (`x_i <= threshold` when `higher_is_better=False`, the CES 1.0 effort scale).
+
+    Parameters
+    ----------
+    scores : str or polars.Expr
+        Column of answers, whole numbers on `scale`; nulls and NaN are skipped.
+    scale : (int, int), default=(1, 7)
+        Answer scale `(low, high)`.
+    threshold : float, default=5
+        Boundary of the "easy" box (top-box only).
+    method : {"mean", "top_box"}, default="mean"
+        Mean answer or top-box share.
+    higher_is_better : bool, default=True
+        `False` for effort scales, where the easy box is `answer <= threshold`.
+    weights : str or polars.Expr, optional
+        Column of frequency or survey weights.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `ces`; null for a group without valid answers.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At once, for invalid options.
+    polars.exceptions.InvalidOperationError
+        At collect time, for answers off `scale` or invalid weights.
+
+    See Also
+    --------
+    loyaltymetrics.ces : The same metric on an array.
+
+    References
+    ----------
+    1. Dixon, M., Toman, N., & DeLisi, R. (2013). *The Effortless Experience*.
+       Portfolio/Penguin.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> pl.DataFrame({"effort": [7, 6, 5, 2]}).select(lmx.ces("effort")).item()
+    5.0
+    """
+    low, high = v.check_scale(scale, "scale")
+    v.check_choice(method, "method", _METHODS)
+    v.check_bool(higher_is_better, "higher_is_better")
+    x, w, guard = _answers(scores, weights, low, high, "ces")
+    if method == "mean":
+        value = _mean(x, w)
+    else:
+        t = v.as_scalar(threshold, "threshold")
+        v.check_in_range(t, "threshold", low, high, what="within scale")
+        value = _share(x >= t if higher_is_better else x <= t, x, w)
+    return (value + guard).alias("ces")
+
+
+def _nonneg(x: pl.Expr, metric: str, what: str) -> tuple[pl.Expr, pl.Expr]:
+    values = x.cast(pl.Float64).fill_nan(None)
+    guard = _fail_if(
+        values.is_not_null() & ((values < 0) | values.is_infinite()),
+        values,
+        f"{metric}: {what} must be finite and non-negative",
+    )
+    return values, guard
+
+
+def _ratio_of_sums(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    total = den.sum()
+    return pl.when(total > 0).then(num.sum() / total)
+
+
+def average_order_value(revenue: IntoExprColumn, orders: IntoExprColumn | None = None) -> pl.Expr:
+    r"""Average order value, as a ratio of sums: $\sum$ revenue / $\sum$ orders.
+
+    $$\mathrm{AOV} = \frac{\sum \text{revenue}}{\sum \text{orders}}$$
+
+    Parameters
+    ----------
+    revenue : str or polars.Expr
+        Revenue column, non-negative. Nulls are skipped (with their orders).
+    orders : str or polars.Expr, optional
+        Orders column (per-customer or per-period totals). `None` means each row is one
+        order (an order log), so the AOV is the mean non-null revenue.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `average_order_value`; null when there are no orders.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collect time, for negative or infinite values.
+
+    See Also
+    --------
+    loyaltymetrics.average_order_value : The scalar formula.
+
+    Notes
+    -----
+    A ratio of sums, never the mean of per-customer AOVs.
+
+    References
+    ----------
+    1. Farris, P. W., Bendle, N. T., Pfeifer, P. E., & Reibstein, D. J. (2010).
+       *Marketing Metrics* (2nd ed.). Pearson.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"revenue": [100.0, 50.0], "orders": [3, 1]})
+    >>> df.select(lmx.average_order_value("revenue", "orders")).item()
+    37.5
+    """
+    r, guard = _nonneg(_col(revenue, "revenue"), "average_order_value", "revenue")
+    if orders is None:
+        return (_ratio_of_sums(r, r.is_not_null().cast(pl.Float64)) + guard).alias(
+            "average_order_value"
+        )
+    o, g2 = _nonneg(_col(orders, "orders"), "average_order_value", "orders")
+    both = r.is_not_null() & o.is_not_null()
+    value = _ratio_of_sums(pl.when(both).then(r), pl.when(both).then(o))
+    return (value + guard + g2).alias("average_order_value")
+
+
+def purchase_frequency(orders: IntoExprColumn) -> pl.Expr:
+    r"""Purchase frequency over a per-customer column of order counts: orders per customer.
+
+    $$F = \frac{\sum_i \text{orders}_i}{\#\text{customers}}$$
+
+    Parameters
+    ----------
+    orders : str or polars.Expr
+        Orders per customer (one row per customer), non-negative. Nulls are skipped.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `purchase_frequency`; null for a group without customers.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collect time, for negative or infinite counts.
+
+    See Also
+    --------
+    loyaltymetrics.purchase_frequency : The scalar formula.
+
+    References
+    ----------
+    1. Farris, P. W., Bendle, N. T., Pfeifer, P. E., & Reibstein, D. J. (2010).
+       *Marketing Metrics* (2nd ed.). Pearson.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> pl.DataFrame({"orders": [1, 2, 3]}).select(lmx.purchase_frequency("orders")).item()
+    2.0
+    """
+    o, guard = _nonneg(_col(orders, "orders"), "purchase_frequency", "orders")
+    return (_ratio_of_sums(o, o.is_not_null().cast(pl.Float64)) + guard).alias("purchase_frequency")
+
+
+def repeat_purchase_rate(orders: IntoExprColumn) -> pl.Expr:
+    r"""Repeat purchase rate over a per-customer column of order counts.
+
+    $$\mathrm{RPR} = \frac{\#\{i : \text{orders}_i \ge 2\}}{\#\{i : \text{orders}_i \ge 1\}}$$
+
+    Parameters
+    ----------
+    orders : str or polars.Expr
+        Orders per customer in the window, non-negative. Customers with 0 orders are not
+        buyers and are outside the denominator; nulls are skipped.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `repeat_purchase_rate` in [0, 1]; null for a group without buyers.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collect time, for negative or infinite counts.
+
+    See Also
+    --------
+    loyaltymetrics.repeat_purchase_rate : The scalar formula.
+
+    References
+    ----------
+    1. Farris, P. W., Bendle, N. T., Pfeifer, P. E., & Reibstein, D. J. (2010).
+       *Marketing Metrics* (2nd ed.). Pearson.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"orders": [0, 1, 2, 5]})
+    >>> round(df.select(lmx.repeat_purchase_rate("orders")).item(), 4)
+    0.6667
+    """
+    o, guard = _nonneg(_col(orders, "orders"), "repeat_purchase_rate", "orders")
+    return (_ratio_of_sums((o >= 2).cast(pl.Float64), (o >= 1).cast(pl.Float64)) + guard).alias(
+        "repeat_purchase_rate"
+    )
+
+
+def share_of_wallet(brand_spend: IntoExprColumn, category_spend: IntoExprColumn) -> pl.Expr:
+    r"""Spend-weighted share of wallet: $\sum$ brand spend / $\sum$ category spend.
+
+    $$\mathrm{SoW} = \frac{\sum_i b_i}{\sum_i c_i}$$
+
+    Parameters
+    ----------
+    brand_spend : str or polars.Expr
+        Spend with the brand, non-negative and at most `category_spend` on every row.
+    category_spend : str or polars.Expr
+        Total category spend, non-negative. Rows with a null in either column are skipped.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `share_of_wallet` in [0, 1]; null when the category spend sums to 0.
+
+    Raises
+    ------
+    polars.exceptions.InvalidOperationError
+        At collect time, for negative values or brand spend above category spend.
+
+    See Also
+    --------
+    loyaltymetrics.share_of_wallet : The scalar formula.
+
+    Notes
+    -----
+    The spend-weighted share, not the mean of customers' individual shares.
+
+    References
+    ----------
+    1. Keiningham, T. L., Aksoy, L., Buoye, A., & Cooil, B. (2011). Customer Loyalty
+       Isn't Enough. Grow Your Share of Wallet. *Harvard Business Review*, October 2011.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"brand": [30.0, 10.0], "category": [100.0, 60.0]})
+    >>> df.select(lmx.share_of_wallet("brand", "category")).item()
+    0.25
+    """
+    b, g1 = _nonneg(_col(brand_spend, "brand_spend"), "share_of_wallet", "brand_spend")
+    c, g2 = _nonneg(_col(category_spend, "category_spend"), "share_of_wallet", "category_spend")
+    both = b.is_not_null() & c.is_not_null()
+    g3 = _fail_if(both & (b > c), b, "share_of_wallet: brand_spend cannot exceed category_spend")
+    value = _ratio_of_sums(pl.when(both).then(b), pl.when(both).then(c))
+    return (value + g1 + g2 + g3).alias("share_of_wallet")
