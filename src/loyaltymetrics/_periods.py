@@ -59,3 +59,50 @@ def literal_period(value: object, name: str, time_unit: str) -> pl.Expr:
     raise TypeError(
         f"{name} must be a datetime.date or datetime.datetime; got {type(value).__name__} {value!r}"
     )
+
+
+# Calendar periods for cohort and period tables: "<n><unit>" with unit d, w, mo, q, y.
+_CALENDAR_UNITS = {"d": "D", "w": "W", "mo": "M", "q": "Q", "y": "Y"}
+
+
+def parse_period(period: object, name: str = "period") -> tuple[str, int]:
+    """Parse a calendar period such as ``"1mo"``, ``"2w"``, ``"1q"`` into (unit, multiple)."""
+    if not isinstance(period, str):
+        raise TypeError(
+            f"{name} must be a string such as '1d', '1w', '1mo', '1q' or '1y'; "
+            f"got {type(period).__name__} {period!r}"
+        )
+    digits = len(period) - len(period.lstrip("0123456789"))
+    count, unit = period[:digits], period[digits:]
+    if not count or unit not in _CALENDAR_UNITS or int(count) < 1:
+        raise ValueError(
+            f"{name} must be <n><unit> with n >= 1 and unit d, w, mo, q or y "
+            f"(e.g. '1mo'); got {name}={period!r}"
+        )
+    return _CALENDAR_UNITS[unit], int(count)
+
+
+def calendar_index(expr: pl.Expr, dtype: pl.DataType, unit: str, n: int) -> pl.Expr:
+    """Integer index of the calendar period (of ``n`` units) containing each timestamp.
+
+    Weeks run Monday to Sunday; months, quarters and years are calendar ones. Periods of
+    ``n`` units are counted from the epoch (1970-01-01, or the Monday 1969-12-29).
+    """
+    if unit == "Q":
+        base = period_index(expr, dtype, "M") // 3
+    elif unit == "Y":
+        base = expr.dt.year().cast(pl.Int64)
+    else:
+        base = period_index(expr, dtype, unit)
+    return base // n if n > 1 else base
+
+
+def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
+    """The first day (``Date``) of the calendar period with the given index."""
+    first = index * n
+    if unit == "D":
+        return first.cast(pl.Int32).cast(pl.Date)
+    if unit == "W":
+        return (first * 7 - _MONDAY_OFFSET).cast(pl.Int32).cast(pl.Date)
+    months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
+    return pl.date(months // 12, months % 12 + 1, 1)

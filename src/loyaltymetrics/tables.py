@@ -24,9 +24,16 @@ from typing import TypeVar
 
 import polars as pl
 
-from ._periods import check_time_unit, literal_period, period_index
+from ._periods import (
+    calendar_index,
+    calendar_start,
+    check_time_unit,
+    literal_period,
+    parse_period,
+    period_index,
+)
 
-__all__ = ["calibration_holdout_split", "rfm_summary"]
+__all__ = ["calibration_holdout_split", "cohort_retention", "period_summary", "rfm_summary"]
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
@@ -455,3 +462,327 @@ def _as_datetime(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     return dt.datetime(value.year, value.month, value.day)
+
+
+def _null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """``num / den`` as Float64, null where ``den`` is 0 (the polars form of nan)."""
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den)
+
+
+def cohort_retention(
+    tx: FrameT,
+    *,
+    customer_id: str = "customer_id",
+    timestamp: str = "timestamp",
+    period: str = "1mo",
+    observation_end: dt.date | None = None,
+) -> FrameT:
+    r"""Acquisition-cohort retention as a long table: one row per (cohort, period index).
+
+    A customer's cohort is the calendar period of their first order. For cohort $c$ and
+    period index $k$ (0 = the acquisition period):
+
+    $$R_{c,k} = \frac{\#\{\text{customers of } c \text{ with an order in period } c + k\}}
+                     {\#\{\text{customers of } c\}}$$
+
+    so $R_{c,0} = 1$. Periods are calendar periods (a month is January, February, ...,
+    not 30 days), and the index counts calendar periods, never rows.
+
+    Parameters
+    ----------
+    tx : polars.DataFrame or polars.LazyFrame
+        The transaction log, one row per order.
+    customer_id : str, default="customer_id"
+        Customer id column.
+    timestamp : str, default="timestamp"
+        Order time column, `Date` or `Datetime`.
+    period : str, default="1mo"
+        Calendar period `<n><unit>`, unit `d`, `w` (Monday–Sunday), `mo`, `q` or `y`.
+    observation_end : datetime.date or datetime.datetime, optional
+        End of the data. Orders in later periods are ignored, and cells after the period
+        containing it are not observed and absent. Default: the latest order.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The same kind as `tx`, sorted by cohort and index: `cohort` (Date, first day of
+        the cohort period), `period_index` (Int64, 0, 1, ...), `cohort_size` (Int64),
+        `active` (Int64, distinct customers of the cohort with an order in that period)
+        and `retention` (Float64, `active / cohort_size`). Every observed cell is present,
+        with `active = 0` when nobody bought; unobserved cells are absent, never 0.
+
+    Raises
+    ------
+    TypeError
+        If `tx` is not a polars frame, the timestamp is not a date/datetime, or `period`
+        is not a string.
+    ValueError
+        If a column is missing or holds nulls (eager input), or `period` is malformed.
+
+    Notes
+    -----
+    The last period may be partial (it ends at `observation_end` or the latest order):
+    its retention understates a full period's. Pool cohorts for one period index as
+    $\sum \text{active} / \sum \text{cohort\_size}$ over the cohorts that have reached it,
+    not as the mean of the cohorts' rates.
+
+    References
+    ----------
+    1. Fader, P. S., & Hardie, B. G. S. (2007). How to Project Customer Retention.
+       *Journal of Interactive Marketing*, 21(1), 76–90.
+    2. Gold, C. (2020). *Fighting Churn with Data*, ch. 2. Manning.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> from loyaltymetrics import tables
+    >>> tx = pl.DataFrame({
+    ...     "customer_id": [1, 1, 2, 3, 3],
+    ...     "timestamp": [dt.date(2024, 1, 5), dt.date(2024, 3, 2), dt.date(2024, 1, 20),
+    ...                   dt.date(2024, 2, 10), dt.date(2024, 3, 9)],
+    ... })
+    >>> tables.cohort_retention(tx).rows()
+    [(datetime.date(2024, 1, 1), 0, 2, 2, 1.0),
+     (datetime.date(2024, 1, 1), 1, 2, 0, 0.0),
+     (datetime.date(2024, 1, 1), 2, 2, 1, 0.5),
+     (datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
+     (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
+    """
+    lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, None)
+    unit, n = parse_period(period)
+    o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+    if isinstance(tx, pl.LazyFrame):
+        o = o + _lazy_null_guard([cid, ts])
+    activity = lf.select(pl.col(cid), o.alias(_PERIOD))
+    if observation_end is not None:
+        if not isinstance(observation_end, dt.date):
+            raise TypeError(
+                "observation_end must be a datetime.date or datetime.datetime; "
+                f"got {type(observation_end).__name__} {observation_end!r}"
+            )
+        end_index = calendar_index(
+            pl.lit(observation_end),
+            pl.Datetime("us") if isinstance(observation_end, dt.datetime) else pl.Date(),
+            unit,
+            n,
+        )
+        activity = activity.filter(pl.col(_PERIOD) <= end_index)
+    activity = activity.unique()  # one row per (customer, period)
+    first = activity.group_by(cid).agg(
+        pl.col(_PERIOD).min().alias("__cohort"), pl.col(_PERIOD).max().alias("__last")
+    )
+    sizes = first.group_by("__cohort").agg(
+        pl.len().cast(pl.Int64).alias("cohort_size"), pl.col("__last").max().alias("__last")
+    )
+    last_index = end_index if observation_end is not None else pl.col("__last").max()
+    grid = sizes.with_columns(
+        pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
+    ).explode("period_index")
+    active = (
+        activity.join(first.select(cid, "__cohort"), on=cid)
+        .with_columns((pl.col(_PERIOD) - pl.col("__cohort")).alias("period_index"))
+        .group_by("__cohort", "period_index")
+        .agg(pl.len().cast(pl.Int64).alias("active"))
+    )
+    result = (
+        grid.join(active, on=["__cohort", "period_index"], how="left")
+        .with_columns(pl.col("active").fill_null(0))
+        .sort("__cohort", "period_index")
+        .select(
+            calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
+            "period_index",
+            "cohort_size",
+            "active",
+            (pl.col("active") / pl.col("cohort_size")).alias("retention"),
+        )
+    )
+    return _like(tx, result)  # type: ignore[return-value]
+
+
+def period_summary(
+    tx: FrameT,
+    *,
+    customer_id: str = "customer_id",
+    timestamp: str = "timestamp",
+    amount: str = "amount",
+    period: str = "1mo",
+    active_window: int | None = None,
+) -> FrameT:
+    r"""One row per calendar period: the customer base's flows, retention, churn and sales.
+
+    A customer is **in the base** at the end of period $t$ if they ordered in one of the
+    `active_window` periods up to and including $t$ (default: in $t$ itself). With
+    $S_t = E_{t-1}$ the base at the start:
+
+    $$E_t = S_t - L_t + N_t + R_t,\qquad r_t = \frac{E_t - N_t - R_t}{S_t},\qquad
+      c_t = \frac{L_t}{S_t} = 1 - r_t$$
+
+    where $N_t$ are new customers (first order in $t$), $R_t$ reactivated ones (back in
+    the base after having lapsed) and $L_t$ lost ones (in the base at the end of $t-1$,
+    not at the end of $t$). Returning customers are counted in $R_t$, not in $N_t$, so
+    retention is not inflated by them and retention + churn = 1.
+
+    Parameters
+    ----------
+    tx : polars.DataFrame or polars.LazyFrame
+        The transaction log, one row per order.
+    customer_id : str, default="customer_id"
+        Customer id column.
+    timestamp : str, default="timestamp"
+        Order time column, `Date` or `Datetime`.
+    amount : str, default="amount"
+        Order value column (numeric; refunds may be negative and net into revenue).
+    period : str, default="1mo"
+        Calendar period `<n><unit>`, unit `d`, `w`, `mo`, `q` or `y`.
+    active_window : int, optional
+        Number of periods, ending with the current one, in which an order keeps a
+        customer in the base (e.g. 3 with `period="1mo"`: ordered in the last three
+        months). Default 1.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The same kind as `tx`, one row per period from the first order's period to the
+        last's, including periods without orders: `period` (Date, first day),
+        `customers_start`, `customers_new`, `customers_reactivated`, `customers_lost`,
+        `customers_end` (Int64), `retention_rate`, `churn_rate` (Float64, null where
+        `customers_start` is 0), `orders` (Int64), `revenue` (Float64),
+        `average_order_value` (null without orders), `purchase_frequency` (orders per
+        customer with an order in the period) and `repeat_purchase_rate` (share of
+        those customers with two or more orders in the period).
+
+    Raises
+    ------
+    TypeError
+        If `tx` is not a polars frame, a column has the wrong dtype, or an option has
+        the wrong type.
+    ValueError
+        If a column is missing or holds nulls (eager input), `period` is malformed, or
+        `active_window < 1`.
+
+    Notes
+    -----
+    The last period may be partial. With a window of $W$ periods a customer's last
+    order in period $t$ makes them lost in period $t + W$, so the base shrinks only
+    after the window has passed.
+
+    References
+    ----------
+    1. Gold, C. (2020). *Fighting Churn with Data*, ch. 2. Manning.
+    2. Farris, P. W., Bendle, N. T., Pfeifer, P. E., & Reibstein, D. J. (2010).
+       *Marketing Metrics* (2nd ed.), ch. 5. Pearson.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> from loyaltymetrics import tables
+    >>> tx = pl.DataFrame({
+    ...     "customer_id": [1, 2, 1, 1, 2],
+    ...     "timestamp": [dt.date(2024, 1, 5), dt.date(2024, 1, 9), dt.date(2024, 2, 1),
+    ...                   dt.date(2024, 2, 3), dt.date(2024, 3, 7)],
+    ...     "amount": [10.0, 20.0, 5.0, 15.0, 30.0],
+    ... })
+    >>> out = tables.period_summary(tx)
+    >>> out.select("period", "customers_start", "customers_new", "customers_reactivated",
+    ...            "customers_lost", "customers_end", "retention_rate").rows()
+    [(datetime.date(2024, 1, 1), 0, 2, 0, 0, 2, None),
+     (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
+     (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
+    """
+    lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
+    assert amt is not None
+    unit, n = parse_period(period)
+    if active_window is None:
+        window = 1
+    elif isinstance(active_window, bool) or not isinstance(active_window, int):
+        raise TypeError(
+            f"active_window must be a whole number of periods; got "
+            f"{type(active_window).__name__} {active_window!r}"
+        )
+    elif active_window < 1:
+        raise ValueError(f"active_window must be >= 1; got active_window={active_window}")
+    else:
+        window = active_window
+    o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+    if isinstance(tx, pl.LazyFrame):
+        o = o + _lazy_null_guard([cid, ts, amt])
+    orders = lf.select(pl.col(cid), o.alias(_PERIOD), pl.col(amt).cast(pl.Float64).alias(_AMOUNT))
+    # one row per (customer, period with orders), sorted by customer then period
+    visits = (
+        orders.group_by(cid, _PERIOD)
+        .agg(pl.len().alias("__orders"))
+        .sort(cid, _PERIOD)
+        .with_columns(
+            pl.col(_PERIOD).shift().over(cid).alias("__prev"),
+            pl.col(_PERIOD).shift(-1).over(cid).alias("__next"),
+        )
+    )
+    p, prev, nxt = pl.col(_PERIOD), pl.col("__prev"), pl.col("__next")
+    gap_before = prev.is_not_null() & (p - prev > window)
+    lapses_after = nxt.is_null() | (nxt - p > window)
+    events = pl.concat(
+        [
+            visits.filter(prev.is_null()).select(p.alias("__t"), pl.lit("new").alias("__e")),
+            visits.filter(gap_before).select(p.alias("__t"), pl.lit("reactivated").alias("__e")),
+            visits.filter(lapses_after).select(
+                (p + window).alias("__t"), pl.lit("lost").alias("__e")
+            ),
+        ]
+    )
+    flows = events.group_by("__t").agg(
+        (pl.col("__e") == "new").sum().cast(pl.Int64).alias("customers_new"),
+        (pl.col("__e") == "reactivated").sum().cast(pl.Int64).alias("customers_reactivated"),
+        (pl.col("__e") == "lost").sum().cast(pl.Int64).alias("customers_lost"),
+    )
+    sales = (
+        orders.group_by(_PERIOD)
+        .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(_AMOUNT).sum().alias("revenue"))
+        .join(
+            visits.group_by(_PERIOD).agg(
+                pl.len().cast(pl.Int64).alias("__buyers"),
+                (pl.col("__orders") >= 2).sum().cast(pl.Int64).alias("__repeat"),
+            ),
+            on=_PERIOD,
+        )
+    )
+    bounds = orders.select(pl.col(_PERIOD).min().alias("__lo"), pl.col(_PERIOD).max().alias("__hi"))
+    grid = bounds.select(
+        pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
+    ).explode("__t")
+    flow_cols = ["customers_new", "customers_reactivated", "customers_lost"]
+    result = (
+        grid.join(flows, on="__t", how="left")
+        .join(sales, left_on="__t", right_on=_PERIOD, how="left")
+        .with_columns(
+            pl.col([*flow_cols, "orders", "__buyers", "__repeat"]).fill_null(0),
+            pl.col("revenue").fill_null(0.0),
+        )
+        .sort("__t")
+        .with_columns(
+            (pl.col("customers_new") + pl.col("customers_reactivated") - pl.col("customers_lost"))
+            .cum_sum()
+            .alias("customers_end")
+        )
+        .with_columns(pl.col("customers_end").shift(fill_value=0).alias("customers_start"))
+        .select(
+            calendar_start(pl.col("__t"), unit, n).alias("period"),
+            "customers_start",
+            "customers_new",
+            "customers_reactivated",
+            "customers_lost",
+            "customers_end",
+            _null_if_zero(
+                pl.col("customers_end") - pl.col("customers_new") - pl.col("customers_reactivated"),
+                pl.col("customers_start"),
+            ).alias("retention_rate"),
+            _null_if_zero(pl.col("customers_lost"), pl.col("customers_start")).alias("churn_rate"),
+            "orders",
+            "revenue",
+            _null_if_zero(pl.col("revenue"), pl.col("orders")).alias("average_order_value"),
+            _null_if_zero(pl.col("orders"), pl.col("__buyers")).alias("purchase_frequency"),
+            _null_if_zero(pl.col("__repeat"), pl.col("__buyers")).alias("repeat_purchase_rate"),
+        )
+    )
+    return _like(tx, result)  # type: ignore[return-value]
