@@ -691,8 +691,9 @@ def period_summary(
      (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
     """
+    if amount is None:
+        raise TypeError("amount must be a column name (str); period_summary needs order values")
     lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
-    assert amt is not None
     unit, n = parse_period(period)
     if active_window is None:
         window = 1
@@ -707,8 +708,10 @@ def period_summary(
         window = active_window
     o = calendar_index(pl.col(ts), ts_dtype, unit, n)
     if isinstance(tx, pl.LazyFrame):
-        o = o + _lazy_null_guard([cid, ts, amt])
-    orders = lf.select(pl.col(cid), o.alias(_PERIOD), pl.col(amt).cast(pl.Float64).alias(_AMOUNT))
+        o = o + _lazy_null_guard([cid, ts, amount])
+    orders = lf.select(
+        pl.col(cid), o.alias(_PERIOD), pl.col(amount).cast(pl.Float64).alias(_AMOUNT)
+    )
     # one row per (customer, period with orders), sorted by customer then period
     visits = (
         orders.group_by(cid, _PERIOD)
@@ -751,7 +754,7 @@ def period_summary(
     grid = bounds.select(
         pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
     ).explode("__t")
-    flow_cols = ["customers_new", "customers_reactivated", "customers_lost"]
+    flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
     result = (
         grid.join(flows, on="__t", how="left")
         .join(sales, left_on="__t", right_on=_PERIOD, how="left")
