@@ -693,7 +693,7 @@ def period_summary(
     """
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
-    lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
+    lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit, n = parse_period(period)
     if active_window is None:
         window = 1
