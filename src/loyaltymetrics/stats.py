@@ -53,7 +53,7 @@ class Interval:
     --------
     >>> from loyaltymetrics import stats
     >>> stats.proportion_interval(45, 100)
-    Interval(estimate=0.45, low=0.3561, high=0.5475, confidence=0.95, method='wilson', n=100)
+    Interval(estimate=0.45, low=0.3561, high=0.5476, confidence=0.95, method='wilson', n=100)
     """
 
     estimate: float
@@ -240,7 +240,7 @@ def proportion_interval(
     >>> from loyaltymetrics import stats
     >>> ci = stats.proportion_interval(45, 100)
     >>> round(ci.low, 4), round(ci.high, 4)
-    (0.3561, 0.5475)
+    (0.3561, 0.5476)
     >>> stats.proportion_interval(0, 20, method="clopper_pearson").high < 0.17
     True
     """
@@ -261,22 +261,31 @@ def proportion_interval(
 _NPS_METHODS = ("adjusted_wald", "wald", "bootstrap")
 
 
-def _nps_counts(scores: Answers, weights: Any) -> tuple[float, float, float]:
-    """Promoter share, detractor share and (effective) n of validated NPS answers."""
+def _nps_counts(scores: Answers, weights: Any) -> tuple[float, float, float, float]:
+    """Promoter share, detractor share, (effective) n and the NPS of validated answers.
+
+    The NPS is computed as in `loyaltymetrics.nps`, 100 (P − D) / n, so both agree exactly.
+    """
     x = v.as_answers(scores, "scores")
     v.check_answers_on_scale(x, "scores", 0.0, 10.0)
     valid = ~np.isnan(x)
     if weights is None:
         n = float(np.count_nonzero(valid))
-        if n == 0:
-            return math.nan, math.nan, 0.0
-        return float(np.count_nonzero(x >= 9)) / n, float(np.count_nonzero(x <= 6)) / n, n
-    w = np.where(valid, v.as_weights(weights, x.shape[0], "weights"), 0.0)
-    total = float(w.sum())
+        promoters, detractors, total, n_eff = (
+            float(np.count_nonzero(x >= 9)),
+            float(np.count_nonzero(x <= 6)),
+            n,
+            n,
+        )
+    else:
+        w = np.where(valid, v.as_weights(weights, x.shape[0], "weights"), 0.0)
+        total = float(w.sum())
+        promoters, detractors = float(w[x >= 9].sum()), float(w[x <= 6].sum())
+        n_eff = total * total / float((w * w).sum()) if total > 0 else 0.0
     if total <= 0:
-        return math.nan, math.nan, 0.0
-    n_eff = total * total / float((w * w).sum())
-    return float(w[x >= 9].sum()) / total, float(w[x <= 6].sum()) / total, n_eff
+        return math.nan, math.nan, 0.0, math.nan
+    estimate = 100.0 * (promoters - detractors) / total
+    return promoters / total, detractors / total, n_eff, estimate
 
 
 def nps_bounds(
@@ -379,9 +388,8 @@ def nps_interval(
     """
     z = _z(confidence)
     v.check_choice(method, "method", _NPS_METHODS)
-    p, d, n = _nps_counts(scores, weights)
+    p, d, n, estimate = _nps_counts(scores, weights)
     c = float(confidence)
-    estimate = 100.0 * (p - d) if n > 0 else math.nan
     if method == "bootstrap":
         return _nps_bootstrap(p, d, n, c, n_resamples, seed, estimate)
     low, high = nps_bounds(np.array([p]), np.array([d]), np.array([n]), z, method)
@@ -480,8 +488,8 @@ def compare_nps(
     (25.0, 2.39, 0.017)
     """
     z = _z(confidence)
-    pa, da, na = _nps_counts(scores_a, weights_a)
-    pb, db, nb = _nps_counts(scores_b, weights_b)
+    pa, da, na, nps_a = _nps_counts(scores_a, weights_a)
+    pb, db, nb, nps_b = _nps_counts(scores_b, weights_b)
     c = float(confidence)
     if na <= 0 or nb <= 0:
         nan = math.nan
@@ -499,7 +507,7 @@ def compare_nps(
     p_value = float(2.0 * _sps.norm.sf(abs(stat)))
     low = max(delta - z * se, -200.0)
     high = min(delta + z * se, 200.0)
-    difference = 100.0 * ((pa - da) - (pb - db))
+    difference = nps_a - nps_b
     return Comparison(difference, low, high, stat, p_value, c, "adjusted_wald", na, nb)
 
 
