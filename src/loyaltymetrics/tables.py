@@ -22,8 +22,12 @@ import datetime as dt
 import math
 from typing import TypeVar
 
+import numpy as np
 import polars as pl
+from scipy import stats as _sps
 
+from . import _validation as v
+from . import expr as lmx
 from ._periods import (
     calendar_index,
     calendar_start,
@@ -33,7 +37,13 @@ from ._periods import (
     period_index,
 )
 
-__all__ = ["calibration_holdout_split", "cohort_retention", "period_summary", "rfm_summary"]
+__all__ = [
+    "calibration_holdout_split",
+    "cohort_retention",
+    "period_summary",
+    "rfm_summary",
+    "survey_summary",
+]
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
@@ -789,3 +799,180 @@ def period_summary(
         )
     )
     return _like(tx, result)  # type: ignore[return-value]
+
+
+def _z_quantile(confidence: object) -> float:
+    c = v.as_scalar(confidence, "confidence")
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got confidence={v.fmt(c)}")
+    return float(_sps.norm.ppf(0.5 + c / 2.0))
+
+
+def _t_quantiles(df: pl.Series, confidence: float) -> pl.Series:
+    values = df.cast(pl.Float64).to_numpy()
+    with np.errstate(invalid="ignore"):
+        q = _sps.t.ppf(0.5 + confidence / 2.0, np.where(values >= 1, values, np.nan))
+    return pl.Series(df.name, np.asarray(q, dtype=np.float64), dtype=pl.Float64)
+
+
+def survey_summary(
+    survey: FrameT,
+    *,
+    by: str | list[str] | None = None,
+    nps: str | None = None,
+    csat: str | None = None,
+    ces: str | None = None,
+    confidence: float = 0.95,
+    csat_scale: tuple[float, float] = (1, 5),
+    ces_scale: tuple[float, float] = (1, 7),
+) -> FrameT:
+    r"""Survey metrics per group, with response counts and confidence intervals.
+
+    For each group (or the whole table when `by` is None), and each metric named:
+
+    * `nps`: the Net Promoter Score of a 0–10 column and its adjusted-Wald interval
+      (3/4 added to promoters and detractors, 3 to $n$; `stats.nps_interval`);
+    * `csat`: the top-2-box share of a `csat_scale` column and its Wilson interval
+      (`stats.proportion_interval`);
+    * `ces`: the mean of a `ces_scale` column (CES 2.0) and its Student-t interval
+      (`stats.mean_interval`).
+
+    The bounds are computed from each group's sufficient statistics (counts, sums,
+    sums of squares) with polars expressions: no Python loop over groups.
+
+    Parameters
+    ----------
+    survey : polars.DataFrame or polars.LazyFrame
+        One row per respondent (or per answer).
+    by : str or list of str, optional
+        Grouping column(s), e.g. a segment or a month.
+    nps : str, optional
+        Column of 0–10 likelihood-to-recommend answers.
+    csat : str, optional
+        Column of satisfaction answers on `csat_scale`.
+    ces : str, optional
+        Column of effort answers on `ces_scale` (higher = easier).
+    confidence : float, default=0.95
+        Nominal coverage of the intervals, in (0, 1).
+    csat_scale, ces_scale : (int, int)
+        Answer scales of the CSAT and CES columns.
+
+    Returns
+    -------
+    polars.DataFrame or polars.LazyFrame
+        The same kind as `survey`, one row per group (sorted by `by`): the `by` columns,
+        then for each metric `<metric>`, `<metric>_n` (valid answers), `<metric>_low`,
+        `<metric>_high`. A group without valid answers has null metric and bounds.
+
+    Raises
+    ------
+    TypeError
+        If `survey` is not a polars frame or an argument has the wrong type.
+    ValueError
+        If no metric column is named, a column is missing, or `confidence` is invalid.
+    polars.exceptions.InvalidOperationError
+        At collect time, if an answer is off its scale (as `loyaltymetrics.expr`).
+
+    See Also
+    --------
+    loyaltymetrics.stats.nps_interval : The same NPS interval for one sample.
+
+    Notes
+    -----
+    Nulls and NaN are missing answers and are skipped; `<metric>_n` counts the answers
+    used.
+
+    References
+    ----------
+    1. Rocks, B. (2016). Interval Estimation for the "Net Promoter Score". *The American
+       Statistician*, 70(4), 365–372.
+    2. Wilson, E. B. (1927). Probable Inference, the Law of Succession, and Statistical
+       Inference. *Journal of the American Statistical Association*, 22(158), 209–212.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import tables
+    >>> survey = pl.DataFrame({
+    ...     "segment": ["a"] * 100 + ["b"] * 8,
+    ...     "ltr": [10] * 45 + [8] * 40 + [3] * 15 + [10, 9, 9, 7, 8, 2, 10, None],
+    ... })
+    >>> out = tables.survey_summary(survey, by="segment", nps="ltr")
+    >>> out.with_columns(pl.col("nps_low", "nps_high").round(1)).rows()
+    [('a', 30.0, 100, 15.3, 42.9), ('b', 42.857142857142854, 7, -16.4, 76.4)]
+    """
+    _, schema = _schema(survey, "survey")
+    if nps is None and csat is None and ces is None:
+        raise ValueError("name at least one survey column: nps=, csat= or ces=")
+    keys: list[str] = [by] if isinstance(by, str) else list(by) if by is not None else []
+    for k in keys:
+        _require(schema, k, "by")
+    z = _z_quantile(confidence)
+    c = float(confidence)
+    aggs: list[pl.Expr] = []
+    bounds: list[pl.Expr] = []
+    order: list[str] = []
+    if nps is not None:
+        col = _require(schema, nps, "nps")
+        x = pl.col(col).cast(pl.Float64).fill_nan(None)
+        aggs += [
+            lmx.nps(col),
+            x.count().cast(pl.Int64).alias("nps_n"),
+            (x >= 9).sum().alias("__p"),
+            (x <= 6).sum().alias("__d"),
+        ]
+        n3 = pl.col("nps_n") + 3.0
+        pa = (pl.col("__p") + 0.75) / n3
+        da = (pl.col("__d") + 0.75) / n3
+        se = ((pa + da - (pa - da) ** 2) / n3).sqrt()
+        has = pl.col("nps_n") > 0
+        bounds += [
+            pl.when(has).then((100.0 * (pa - da - z * se)).clip(-100.0, 100.0)).alias("nps_low"),
+            pl.when(has).then((100.0 * (pa - da + z * se)).clip(-100.0, 100.0)).alias("nps_high"),
+        ]
+        order += ["nps", "nps_n", "nps_low", "nps_high"]
+    if csat is not None:
+        col = _require(schema, csat, "csat")
+        low, high = v.check_scale(csat_scale, "csat_scale")
+        x = pl.col(col).cast(pl.Float64).fill_nan(None)
+        aggs += [
+            lmx.csat(col, scale=(low, high)),
+            x.count().cast(pl.Int64).alias("csat_n"),
+            (x >= high - 1).sum().alias("__sat"),
+        ]
+        n = pl.col("csat_n").cast(pl.Float64)
+        p = pl.col("__sat") / n
+        z2n = z * z / n
+        centre = (p + z2n / 2.0) / (1.0 + z2n)
+        half = z / (1.0 + z2n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()
+        has = pl.col("csat_n") > 0
+        bounds += [
+            pl.when(has).then((centre - half).clip(0.0, 1.0)).alias("csat_low"),
+            pl.when(has).then((centre + half).clip(0.0, 1.0)).alias("csat_high"),
+        ]
+        order += ["csat", "csat_n", "csat_low", "csat_high"]
+    if ces is not None:
+        col = _require(schema, ces, "ces")
+        low, high = v.check_scale(ces_scale, "ces_scale")
+        x = pl.col(col).cast(pl.Float64).fill_nan(None)
+        aggs += [
+            lmx.ces(col, scale=(low, high)),
+            x.count().cast(pl.Int64).alias("ces_n"),
+            x.std(ddof=1).alias("__sd"),
+        ]
+        tq = (
+            pl.col("ces_n")
+            .sub(1)
+            .map_batches(lambda s: _t_quantiles(s, c), return_dtype=pl.Float64)
+        )
+        half = tq * pl.col("__sd") / pl.col("ces_n").cast(pl.Float64).sqrt()
+        has = pl.col("ces_n") > 1
+        bounds += [
+            pl.when(has).then(pl.col("ces") - half).alias("ces_low"),
+            pl.when(has).then(pl.col("ces") + half).alias("ces_high"),
+        ]
+        order += ["ces", "ces_n", "ces_low", "ces_high"]
+    lf = survey.lazy() if isinstance(survey, pl.DataFrame) else survey
+    grouped = lf.group_by(keys).agg(aggs).sort(keys) if keys else lf.select(aggs)
+    result = grouped.with_columns(bounds).select([*keys, *order])
+    return _like(survey, result)  # type: ignore[return-value]
