@@ -1,0 +1,11 @@
+"""Probabilistic customer-base models ("buy till you die") and model-based CLV.
+
+Immutable fitted models: ``fit`` is a classmethod returning a new instance,
+``from_params`` builds one from known parameters. Time is in the unit of the RFM inputs.
+"""
+
+from ._base import ConvergenceError
+from ._bg_nbd import BetaGeoModel
+from ._gamma_gamma import GammaGammaModel
+
+__all__ = ["BetaGeoModel", "ConvergenceError", "GammaGammaModel"]

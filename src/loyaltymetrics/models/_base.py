@@ -1,0 +1,172 @@
+"""Shared machinery of the models: input checks, maximum likelihood, standard errors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from loyaltymetrics import _validation as v
+from loyaltymetrics._typing import FloatArray
+
+Objective = Callable[[FloatArray], tuple[float, FloatArray]]
+"""Parameters (natural scale) -> (total log-likelihood, gradient)."""
+
+
+class ConvergenceError(RuntimeError):
+    """Raised when maximum likelihood fails; the message carries the optimiser's reason."""
+
+
+def as_array(x: Any, name: str) -> FloatArray:
+    """A 1-D float64 array of finite numbers (scalars become length-1 arrays)."""
+    arr = np.atleast_1d(np.asarray(v.as_real(x, name), dtype=np.float64))
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {arr.shape}")
+    return arr
+
+
+def _first_bad(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def check_same_length(**arrays: FloatArray) -> int:
+    """Raise ``ValueError`` unless all arrays have one length; return it."""
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+        raise ValueError(f"mismatched lengths: {shown}")
+    return int(next(iter(lengths.values())))
+
+
+def check_counts(x: FloatArray, name: str) -> None:
+    """Non-negative whole numbers."""
+    bad = (x < 0) | (np.floor(x) != x)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(
+            f"{name} must be non-negative whole numbers; got {name}[{i}]={v.fmt(x[i])}"
+        )
+
+
+def check_rfm(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validate a continuous-time RFM summary: x whole >= 0, 0 <= t_x <= T, t_x = 0 if x = 0."""
+    x = as_array(frequency, "frequency")
+    t_x = as_array(recency, "recency")
+    big_t = as_array(T, "T")
+    n = check_same_length(frequency=x, recency=t_x, T=big_t)
+    if n == 0:
+        raise ValueError("frequency, recency and T are empty")
+    check_counts(x, "frequency")
+    v.check_nonnegative(t_x, "recency")
+    v.check_not_greater(t_x, "recency", big_t, "T")
+    zero = (x == 0) & (t_x != 0)
+    if zero.any():
+        i = _first_bad(zero)
+        raise ValueError(
+            f"recency must be 0 when frequency is 0; got frequency[{i}]=0, "
+            f"recency[{i}]={v.fmt(t_x[i])}"
+        )
+    no_time = big_t <= 0
+    if no_time.any():
+        i = _first_bad(no_time)
+        raise ValueError(f"T must be positive; got T[{i}]={v.fmt(big_t[i])}")
+    return x, t_x, big_t
+
+
+def check_weights(weights: Any, n: int) -> FloatArray:
+    """Frequency weights (pattern counts): finite, non-negative, one per row, not all 0."""
+    if weights is None:
+        return np.ones(n)
+    w = as_array(weights, "weights")
+    if w.shape[0] != n:
+        raise ValueError(f"mismatched lengths: weights has {w.shape[0]} but the data have {n}")
+    v.check_nonnegative(w, "weights")
+    if not w.sum() > 0:
+        raise ValueError("weights sum to 0: there is nothing to fit")
+    return w
+
+
+def fit_mle(
+    objective: Objective, start: FloatArray, names: tuple[str, ...], n_obs: float
+) -> tuple[dict[str, float], float]:
+    """Maximise a log-likelihood over positive parameters (optimised on the log scale).
+
+    Deterministic: L-BFGS-B from the given start with the analytic gradient. Raises
+    ``ConvergenceError`` with the optimiser's message if it does not converge.
+    """
+    scale = 1.0 / max(n_obs, 1.0)
+
+    def neg(theta: FloatArray) -> tuple[float, FloatArray]:
+        params = np.exp(theta)
+        ll, grad = objective(params)
+        if not math.isfinite(ll):
+            return math.inf, np.zeros_like(theta)
+        return -ll * scale, -(grad * params) * scale
+
+    result = optimize.minimize(
+        neg,
+        np.log(start),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-25.0, 25.0)] * len(names),
+        options={"maxiter": 5000, "gtol": 1e-10, "ftol": 1e-15},
+    )
+    if not result.success:
+        raise ConvergenceError(f"maximum likelihood did not converge: {result.message}")
+    params = np.exp(result.x)
+    if np.any(np.abs(result.x) >= 24.9):
+        raise ConvergenceError(
+            "maximum likelihood ran to a parameter bound "
+            f"({dict(zip(names, params.tolist(), strict=True))}); the data do not identify "
+            "the model"
+        )
+    ll, _ = objective(params)
+    return dict(zip(names, params.tolist(), strict=True)), float(ll)
+
+
+def standard_errors(objective: Objective, params: Mapping[str, float]) -> Mapping[str, float]:
+    """Standard errors from the inverse Hessian of −LL (central differences of the gradient)."""
+    p = np.array(list(params.values()))
+    k = p.size
+    hess = np.empty((k, k))
+    for j in range(k):
+        h = 1e-5 * max(abs(p[j]), 1e-3)
+        up, down = p.copy(), p.copy()
+        up[j] += h
+        down[j] -= h
+        hess[:, j] = -(objective(up)[1] - objective(down)[1]) / (2 * h)
+    hess = (hess + hess.T) / 2
+    try:
+        cov = np.linalg.inv(hess)
+        se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+    except np.linalg.LinAlgError:
+        se = np.full(k, np.nan)
+    return MappingProxyType(dict(zip(params, se.tolist(), strict=True)))
+
+
+def check_params(
+    cls_name: str, names: tuple[str, ...], given: Mapping[str, Any]
+) -> dict[str, float]:
+    """Validate ``from_params`` keyword arguments: exactly ``names``, positive and finite."""
+    missing = [n for n in names if n not in given]
+    extra = [n for n in given if n not in names]
+    if missing or extra:
+        raise TypeError(
+            f"{cls_name}.from_params takes exactly {', '.join(names)}; "
+            f"missing {missing}, unexpected {extra}"
+        )
+    out = {}
+    for n in names:
+        value = v.as_scalar(given[n], n)
+        v.check_in_range(value, n, 0.0, math.inf, low_open=True)
+        out[n] = value
+    return out
+
+
+def format_params(params: Mapping[str, float]) -> str:
+    """``r=0.2426, alpha=4.414`` for reprs."""
+    return ", ".join(f"{k}={val:.4g}" for k, val in params.items())
