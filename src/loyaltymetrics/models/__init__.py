@@ -5,7 +5,13 @@ Immutable fitted models: ``fit`` is a classmethod returning a new instance,
 """
 
 from ._base import ConvergenceError
+from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
 from ._gamma_gamma import GammaGammaModel
 
-__all__ = ["BetaGeoModel", "ConvergenceError", "GammaGammaModel"]
+__all__ = [
+    "BetaGeoBetaBinomModel",
+    "BetaGeoModel",
+    "ConvergenceError",
+    "GammaGammaModel",
+]
