@@ -106,3 +106,11 @@ def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
         return (first * 7 - _MONDAY_OFFSET).cast(pl.Int32).cast(pl.Date)
     months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
     return pl.date(months // 12, months % 12 + 1, 1)
+
+
+UNITS_PER_MONTH: dict[str, float] = {
+    "D": 365.25 / 12,  # 30.4375 days
+    "W": 365.25 / 12 / 7,  # 4.3482 weeks
+    "M": 1.0,
+}
+"""The one table of RFM time units per month (a month is 1/12 of a Julian year)."""

@@ -7,11 +7,15 @@ Immutable fitted models: ``fit`` is a classmethod returning a new instance,
 from ._base import ConvergenceError
 from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
+from ._clv import customer_lifetime_value
 from ._gamma_gamma import GammaGammaModel
+from ._pareto_nbd import ParetoNBDModel
 
 __all__ = [
     "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ConvergenceError",
     "GammaGammaModel",
+    "ParetoNBDModel",
+    "customer_lifetime_value",
 ]
