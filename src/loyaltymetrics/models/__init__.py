@@ -8,6 +8,7 @@ from ._base import ConvergenceError
 from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
 from ._clv import customer_lifetime_value
+from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
 from ._pareto_nbd import ParetoNBDModel
 
@@ -16,6 +17,8 @@ __all__ = [
     "BetaGeoModel",
     "ConvergenceError",
     "GammaGammaModel",
+    "HoldoutEvaluation",
     "ParetoNBDModel",
     "customer_lifetime_value",
+    "evaluate_holdout",
 ]
