@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -28,6 +27,11 @@ from scipy import stats as _sps
 
 from . import _validation as v
 from . import expr as lmx
+from ._frames import FrameT
+from ._frames import lazy_null_guard as _lazy_null_guard
+from ._frames import like as _like
+from ._frames import require as _require
+from ._frames import schema_of as _schema
 from ._periods import (
     calendar_index,
     calendar_start,
@@ -46,28 +50,8 @@ __all__ = [
     "survey_summary",
 ]
 
-FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
-
 _PERIOD = "__lm_period"
 _AMOUNT = "__lm_amount"
-
-
-def _schema(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
-    if isinstance(tx, pl.DataFrame):
-        return tx.lazy(), tx.schema
-    if isinstance(tx, pl.LazyFrame):
-        return tx, tx.collect_schema()
-    raise TypeError(f"{name} must be a polars DataFrame or LazyFrame; got {type(tx).__name__}")
-
-
-def _require(schema: pl.Schema, column: object, role: str) -> str:
-    if not isinstance(column, str):
-        raise TypeError(f"{role} must be a column name (str); got {type(column).__name__}")
-    if column not in schema:
-        raise ValueError(
-            f"{role} column {column!r} not found; the columns are {list(schema.names())}"
-        )
-    return column
 
 
 def _check_log(
@@ -98,24 +82,6 @@ def _check_log(
                     "(rows are never dropped silently)"
                 )
     return lf, cid, ts, amt, ts_dtype
-
-
-def _lazy_null_guard(cols: list[str]) -> pl.Expr:
-    """An Int8 zero that fails at collect time if any of ``cols`` holds nulls.
-
-    Added to a result column (so projection pushdown cannot drop it); the failing strict
-    cast carries the message ``column 'x' has N null value(s) ...``.
-    """
-    guard = pl.lit(0, dtype=pl.Int8)
-    for col in cols:
-        n = pl.col(col).null_count()
-        message = pl.format(
-            "column '{}' has {} null value(s); drop or fill them first", pl.lit(col), n
-        )
-        guard = guard + pl.when(n > 0).then(message).otherwise(pl.lit("0")).cast(
-            pl.Int8, strict=True
-        )
-    return guard
 
 
 def _check_scaler(time_scaler: object) -> float:
@@ -223,10 +189,6 @@ def _summarise(
             .alias("monetary_value")
         )
     return per_customer.select(cols)
-
-
-def _like(tx: object, result: pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    return result if isinstance(tx, pl.LazyFrame) else result.collect()
 
 
 def rfm_summary(
