@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 import numpy as np
+import polars as pl
 
 from . import _validation as v
 from ._array import clip
@@ -25,7 +26,7 @@ class IndexComponent:
 
     Attributes
     ----------
-    value : float or array-like
+    value : float, array-like, or (for `expr.loyalty_index`) a column name or expression
         The component's value (or one value per customer), on `scale`.
     scale : (float, float), default=(0, 1)
         The nominal range `(low, high)` of the component: `(1, 5)` for a 1–5 CSAT mean,
@@ -41,12 +42,12 @@ class IndexComponent:
     IndexComponent(value=4.2, scale=(1, 5), higher_is_better=True)
     """
 
-    value: RealInput
+    value: RealInput | pl.Expr | str
     scale: tuple[float, float] = (0.0, 1.0)
     higher_is_better: bool = True
 
 
-def _component_scale(name: str, comp: Any) -> tuple[Any, float, float, bool]:
+def component_scale(name: str, comp: Any) -> tuple[Any, float, float, bool]:
     if isinstance(comp, IndexComponent):
         low, high = v.check_scale_bounds(comp.scale, f"components[{name!r}].scale")
         v.check_bool(comp.higher_is_better, f"components[{name!r}].higher_is_better")
@@ -158,7 +159,7 @@ def loyalty_index(
     for name, comp in components.items():
         if not isinstance(name, str):
             raise TypeError(f"component names must be strings; got {name!r}")
-        value, low, high, higher = _component_scale(name, comp)
+        value, low, high, higher = component_scale(name, comp)
         label = f"components[{name!r}]"
         x = v.as_real(value, label)
         v.check_in_range(x, label, low, high, what=_range_hint(name, comp, low, high))

@@ -7,6 +7,10 @@ lazy::
     from loyaltymetrics import expr as lmx
     df.group_by("segment").agg(lmx.nps("score"), lmx.csat("sat"), n=pl.len())
 
+Two expressions are per row rather than aggregating: `loyalty_index` (a composite per
+customer, row by row) and `engagement_score` (each signal ranked or scaled within the
+frame, or within groups with ``.over(...)``); use them in ``with_columns``.
+
 Conventions (shared by every expression):
 
 * the output is named after the metric (`nps`, `csat`, ...) unless aliased;
@@ -20,16 +24,20 @@ Conventions (shared by every expression):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal, TypeAlias
 
 import polars as pl
 
 from . import _validation as v
+from ._index import IndexComponent, component_scale
 
 __all__ = [
     "average_order_value",
     "ces",
     "csat",
+    "engagement_score",
+    "loyalty_index",
     "nps",
     "purchase_frequency",
     "repeat_purchase_rate",
@@ -495,3 +503,224 @@ def share_of_wallet(brand_spend: IntoExprColumn, category_spend: IntoExprColumn)
     g3 = _fail_if(both & (b > c), b, "share_of_wallet: brand_spend cannot exceed category_spend")
     value = _ratio_of_sums(pl.when(both).then(b), pl.when(both).then(c))
     return (value + g1 + g2 + g3).alias("share_of_wallet")
+
+
+def _weights(names: Sequence[str], weights: Mapping[str, float] | None) -> list[float]:
+    if weights is not None and not isinstance(weights, Mapping):
+        raise TypeError(
+            f"weights must be a mapping of names to weights; got {type(weights).__name__}"
+        )
+    out: list[float] = []
+    for name in names:
+        if weights is None:
+            out.append(1.0)
+            continue
+        if name not in weights:
+            raise ValueError(f"weights has no entry for {name!r}")
+        w = v.as_scalar(weights[name], f"weights[{name!r}]")
+        v.check_nonnegative(w, f"weights[{name!r}]")
+        out.append(w)
+    if not sum(out) > 0:
+        raise ValueError(f"the weights sum to 0: {dict(zip(names, out, strict=True))}")
+    return out
+
+
+def _available_case_mean(scores: list[pl.Expr], w: list[float]) -> pl.Expr:
+    """Row-wise weighted mean of the non-null scores, weights renormalised per row."""
+    num = pl.sum_horizontal([s * wj for s, wj in zip(scores, w, strict=True)])
+    present = [s.is_not_null().cast(pl.Float64) * wj for s, wj in zip(scores, w, strict=True)]
+    den = pl.sum_horizontal(present)
+    return pl.when(den > 0).then(num / den)
+
+
+def loyalty_index(
+    components: Mapping[str, IntoExprColumn | IndexComponent],
+    *,
+    weights: Mapping[str, float] | None = None,
+) -> pl.Expr:
+    r"""The composite loyalty index per row (per customer), as a polars expression.
+
+    Row by row the same formula as `loyaltymetrics.loyalty_index`: each component is
+    mapped onto 0–100 by its nominal range and the mapped values are averaged with
+    normalised weights,
+
+    $$\mathrm{LI} = \frac{\sum_j w_j s_j}{\sum_j w_j},\qquad
+      s_j = 100\,\frac{x_j - a_j}{b_j - a_j}$$
+
+    (or $100\,(b_j - x_j)/(b_j - a_j)$ where lower is better). Ranges follow the scalar
+    function: a column named `"nps"` is in points (−100..100), any other plain column is
+    a rate or share in 0..1, and an `IndexComponent` whose `value` is a column name or
+    expression gives its own scale and direction.
+
+    Parameters
+    ----------
+    components : mapping of str to column name, expression or IndexComponent
+        The named components, at least one.
+    weights : mapping of str to float, optional
+        Non-negative weights by component name, normalised; default equal.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `loyalty_index` in [0, 100], one value per row. A null or NaN
+        component is left out of that row (its weight is dropped and the others
+        renormalised, as the scalar function does for a component not given); a row
+        with no component is null.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At once, for malformed components or weights (as the scalar function).
+    polars.exceptions.InvalidOperationError
+        At collect time, if a value lies outside its component's range.
+
+    See Also
+    --------
+    loyaltymetrics.loyalty_index : The index of aggregate values. The mean of
+        per-customer indices differs from the index of the means when components are
+        missing for some customers.
+
+    References
+    ----------
+    1. Hayes, B. E. (2008). The True Test of Loyalty. *Quality Progress*, June 2008,
+       20–26.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import loyaltymetrics as lm
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"nps": [30.0, 80.0], "repeat": [0.85, None], "sat": [4.2, 3.0]})
+    >>> df.select(lmx.loyalty_index({
+    ...     "nps": "nps", "repeat": "repeat", "csat": lm.IndexComponent("sat", scale=(1, 5)),
+    ... })).to_series().round(2).to_list()
+    [76.67, 70.0]
+    """
+    if not isinstance(components, Mapping):
+        raise TypeError(
+            "components must be a mapping of component names to columns; "
+            f"got {type(components).__name__}"
+        )
+    if not components:
+        raise ValueError("components must name at least one component; got an empty mapping")
+    names = list(components)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"component names must be strings; got {name!r}")
+    w = _weights(names, weights)
+    scores: list[pl.Expr] = []
+    guard: pl.Expr = pl.lit(0, dtype=pl.Int8)
+    for name, comp in components.items():
+        value, low, high, higher = component_scale(name, comp)
+        x = _col(value, f"components[{name!r}]").cast(pl.Float64).fill_nan(None)
+        off = x.is_not_null() & ((x < low) | (x > high))
+        guard = guard + _fail_if(
+            off,
+            x,
+            f"loyalty_index: components[{name!r}] must lie in [{v.fmt(low)}, {v.fmt(high)}]",
+        )
+        span = high - low
+        scores.append(((x - low) if higher else (high - x)) * (100.0 / span))
+    return (_available_case_mean(scores, w).clip(0.0, 100.0) + guard).alias("loyalty_index")
+
+
+def engagement_score(
+    signals: Sequence[IntoExprColumn],
+    *,
+    weights: Sequence[float] | None = None,
+    normalize: Literal["percentile", "minmax"] = "percentile",
+) -> pl.Expr:
+    r"""A 0–100 engagement score per row from any number of activity signals.
+
+    Each signal (site visits, dwell time, email opens, social interactions, coupon uses,
+    membership as 0/1, …; higher = more engaged) is normalised over the rows of the frame
+    (or of each group, with ``.over(...)``), then the normalised signals are averaged
+    with normalised weights:
+
+    * `"percentile"` (default): the percentile rank
+      $u = 100\,(c_{<} + \tfrac12 c_{=})/n$, where $c_<$ and $c_=$ count the rows
+      below and equal to the value and $n$ the rows with a value. Robust to outliers and
+      to skew; ties share a value; a constant signal maps to 50.
+    * `"minmax"`: $u = 100\,(x - \min)/(\max - \min)$ over the rows; sensitive to
+      outliers; a constant signal maps to 50.
+
+    $$E = \frac{\sum_j w_j u_j}{\sum_j w_j}$$
+
+    There is no standard engagement score; it is a vendor-defined weighted sum of
+    normalised activity signals, and this is that recipe with the normalisation stated.
+    Both normalisations are relative to the population scored, so scores are not
+    comparable across populations or over time.
+
+    Parameters
+    ----------
+    signals : sequence of str or polars.Expr
+        The signal columns, at least one; numeric. Nulls and NaN are missing.
+    weights : sequence of float, optional
+        One non-negative weight per signal, normalised; default equal.
+    normalize : {"percentile", "minmax"}, default="percentile"
+        How each signal is put on 0–100.
+
+    Returns
+    -------
+    polars.Expr
+        Float64 named `engagement_score` in [0, 100]. A missing signal is left out of
+        that row's mean (weights renormalised); a row without any signal is null.
+
+    Raises
+    ------
+    TypeError
+        If a signal is not a column name or expression, or `weights` is not a sequence.
+    ValueError
+        If there are no signals, the weights do not match the signals, are negative or
+        sum to 0, or `normalize` is unknown.
+
+    References
+    ----------
+    1. Crocker, L., & Algina, J. (1986). *Introduction to Classical and Modern Test
+       Theory*. Holt, Rinehart and Winston. (Percentile ranks, mid-point convention.)
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from loyaltymetrics import expr as lmx
+    >>> df = pl.DataFrame({"visits": [1, 5, 5, 20], "opens": [0, 2, None, 4]})
+    >>> df.with_columns(lmx.engagement_score(["visits", "opens"]))["engagement_score"].to_list()
+    [14.583333333333332, 50.0, 50.0, 85.41666666666666]
+    """
+    if isinstance(signals, str | pl.Expr) or not isinstance(signals, Sequence):
+        raise TypeError(
+            "signals must be a sequence of column names or expressions; "
+            f"got {type(signals).__name__}"
+        )
+    if not signals:
+        raise ValueError("signals must name at least one signal; got an empty sequence")
+    if normalize not in ("percentile", "minmax"):
+        raise ValueError(f"normalize must be 'percentile' or 'minmax'; got {normalize!r}")
+    if weights is None:
+        w = [1.0] * len(signals)
+    else:
+        if isinstance(weights, str) or not isinstance(weights, Sequence):
+            raise TypeError(f"weights must be a sequence of numbers; got {type(weights).__name__}")
+        if len(weights) != len(signals):
+            raise ValueError(
+                f"weights has {len(weights)} entries but there are {len(signals)} signals"
+            )
+        w = []
+        for i, wi in enumerate(weights):
+            value = v.as_scalar(wi, f"weights[{i}]")
+            v.check_nonnegative(value, f"weights[{i}]")
+            w.append(value)
+        if not sum(w) > 0:
+            raise ValueError(f"the weights sum to 0: {list(weights)}")
+    scores: list[pl.Expr] = []
+    for i, sig in enumerate(signals):
+        x = _col(sig, f"signals[{i}]").cast(pl.Float64).fill_nan(None)
+        if normalize == "percentile":
+            n = x.count()
+            u = (x.rank(method="average") - 0.5) / n * 100.0
+        else:
+            lo, hi = x.min(), x.max()
+            u = pl.when(hi > lo).then((x - lo) / (hi - lo) * 100.0).otherwise(50.0)
+            u = pl.when(x.is_not_null()).then(u)
+        scores.append(u)
+    return _available_case_mean(scores, w).alias("engagement_score")

@@ -40,12 +40,15 @@ from ._periods import (
     parse_period,
     period_index,
 )
+from ._segments import classify_customers, rfm_segments
 
 __all__ = [
     "calibration_holdout_split",
+    "classify_customers",
     "cohort_retention",
     "customer_summary",
     "period_summary",
+    "rfm_segments",
     "rfm_summary",
     "survey_summary",
 ]
