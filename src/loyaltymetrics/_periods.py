@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -50,8 +51,33 @@ def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
     return days
 
 
-def literal_period(value: object, name: str, time_unit: str) -> pl.Expr:
+def on_column_clock(value: object, name: str, ts_dtype: pl.DataType) -> dt.date:
+    """A ``date``/``datetime`` argument as a naive value on the timestamp column's clock.
+
+    Periods of a time-zone-aware column are its local dates, so an aware argument is
+    converted to the column's zone first; a naive argument (or a date) is read on the
+    column's clock as it is. An aware argument with a naive column is ambiguous and
+    raises ``TypeError``.
+    """
+    if not isinstance(value, dt.date):
+        raise TypeError(
+            f"{name} must be a datetime.date or datetime.datetime; "
+            f"got {type(value).__name__} {value!r}"
+        )
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        zone = getattr(ts_dtype, "time_zone", None)
+        if zone is None:
+            raise TypeError(
+                f"{name} ({value.isoformat()}) has a time zone but the timestamp column "
+                "has none; pass a naive datetime on the column's clock"
+            )
+        return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return value
+
+
+def literal_period(value: object, name: str, time_unit: str, ts_dtype: pl.DataType) -> pl.Expr:
     """The period index of a Python ``date``/``datetime`` argument, as a polars literal."""
+    value = on_column_clock(value, name, ts_dtype)
     if isinstance(value, dt.datetime):
         return period_index(pl.lit(value, dtype=pl.Datetime("us")), pl.Datetime("us"), time_unit)
     if isinstance(value, dt.date):

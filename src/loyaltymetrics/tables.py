@@ -37,6 +37,7 @@ from ._periods import (
     calendar_start,
     check_time_unit,
     literal_period,
+    on_column_clock,
     parse_period,
     period_index,
 )
@@ -293,7 +294,7 @@ def rfm_summary(
     if observation_end is None:
         end_period = pl.col("__last").max()
     else:
-        end_period = literal_period(observation_end, "observation_end", unit)
+        end_period = literal_period(observation_end, "observation_end", unit, ts_dtype)
         periods = periods.filter(pl.col(_PERIOD) <= end_period)
     fits = _integer_key_fits(tx, cid, lf.collect_schema()[cid])
     result = _summarise(periods, cid, amt, end_period, scaler, integer_key=fits)
@@ -389,18 +390,14 @@ def calibration_holdout_split(
     lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit = check_time_unit(time_unit)
     scaler = _check_scaler(time_scaler)
-    for name, value in (("calibration_end", calibration_end), ("holdout_end", holdout_end)):
-        if not isinstance(value, dt.date):
-            raise TypeError(
-                f"{name} must be a datetime.date or datetime.datetime; "
-                f"got {type(value).__name__} {value!r}"
-            )
-    if _as_datetime(holdout_end) <= _as_datetime(calibration_end):
+    cal_value = on_column_clock(calibration_end, "calibration_end", ts_dtype)
+    hold_value = on_column_clock(holdout_end, "holdout_end", ts_dtype)
+    if _as_datetime(hold_value) <= _as_datetime(cal_value):
         raise ValueError(
             f"holdout_end ({holdout_end}) must be after calibration_end ({calibration_end})"
         )
-    cal_period = literal_period(calibration_end, "calibration_end", unit)
-    hold_period = literal_period(holdout_end, "holdout_end", unit)
+    cal_period = literal_period(calibration_end, "calibration_end", unit, ts_dtype)
+    hold_period = literal_period(holdout_end, "holdout_end", unit, ts_dtype)
     periods = _periods(tx, lf, cid, ts, amt, ts_dtype, unit)
     summary_cols = ["frequency", "recency", "T"] + (["monetary_value"] if amt else [])
     fits = _integer_key_fits(tx, cid, lf.collect_schema()[cid])
@@ -532,14 +529,10 @@ def cohort_retention(
         o = o + _lazy_null_guard([cid, ts])
     activity = lf.select(pl.col(cid), o.alias(_PERIOD))
     if observation_end is not None:
-        if not isinstance(observation_end, dt.date):
-            raise TypeError(
-                "observation_end must be a datetime.date or datetime.datetime; "
-                f"got {type(observation_end).__name__} {observation_end!r}"
-            )
+        end_value = on_column_clock(observation_end, "observation_end", ts_dtype)
         end_index = calendar_index(
-            pl.lit(observation_end),
-            pl.Datetime("us") if isinstance(observation_end, dt.datetime) else pl.Date(),
+            pl.lit(end_value),
+            pl.Datetime("us") if isinstance(end_value, dt.datetime) else pl.Date(),
             unit,
             n,
         )
@@ -727,9 +720,13 @@ def period_summary(
         )
     )
     bounds = orders.select(pl.col(_PERIOD).min().alias("__lo"), pl.col(_PERIOD).max().alias("__hi"))
-    grid = bounds.select(
-        pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
-    ).explode("__t")
+    grid = (
+        bounds.select(
+            pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
+        )
+        .explode("__t")
+        .drop_nulls("__t")
+    )  # an empty log has null bounds: no periods
     flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
     result = (
         grid.join(flows, on="__t", how="left")
@@ -1048,7 +1045,7 @@ def customer_summary(
         cols.append(pl.col(discount).alias("__discount"))
     orders = lf.select([*cols, day.alias(_PERIOD)])
     if observation_end is not None:
-        end_day = literal_period(observation_end, "observation_end", "D")
+        end_day = literal_period(observation_end, "observation_end", "D", ts_dtype)
         orders = orders.filter(pl.col(_PERIOD) <= end_day)
     else:
         end_day = pl.col("__last_day").max()

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special as sc
 
+from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
@@ -40,7 +41,7 @@ def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatA
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"monetary_value must be positive (refunds or free orders do not fit a gamma "
-            f"spend model); got monetary_value[{i}]={z[i]!r}"
+            f"spend model); got monetary_value[{i}]={v.fmt(z[i])}"
         )
     return x, z
 
@@ -205,5 +206,7 @@ class GammaGammaModel:
         bad = (x > 0) & (zz <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"monetary_value must be positive; got monetary_value[{i}]={z[i]!r}")
+            raise ValueError(
+                f"monetary_value must be positive; got monetary_value[{i}]={v.fmt(z[i])}"
+            )
         return np.asarray((p * (g + x * zz)) / (p * x + q - 1), dtype=np.float64)

@@ -1,0 +1,431 @@
+"""The loyalty report: every table of the dashboard from one transaction log (and survey)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from . import models, tables
+
+_WEEK = 7.0
+
+
+class ReportError(ValueError):
+    """A problem with the report's input that the user can fix (one-line message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnNames:
+    """The input's column names."""
+
+    customer_id: str = "customer_id"
+    timestamp: str = "timestamp"
+    amount: str = "amount"
+
+
+@dataclass(slots=True)
+class Report:
+    """The report's tables and headline figures, in the order they are shown."""
+
+    overview: dict[str, object]
+    periods: pl.DataFrame
+    cohorts: pl.DataFrame
+    segments: pl.DataFrame
+    clv_summary: dict[str, object]
+    top_customers: pl.DataFrame
+    holdout: models.HoldoutEvaluation | None
+    transaction_model: models.BetaGeoModel | None
+    survey: pl.DataFrame | None = None
+    survey_by: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables written by ``--out``."""
+        out = {
+            "periods": self.periods,
+            "cohorts": self.cohorts,
+            "rfm_segments": self.segments,
+            "top_customers": self.top_customers,
+        }
+        if self.survey is not None:
+            out["survey"] = self.survey
+        if self.holdout is not None:
+            out["holdout_by_frequency"] = self.holdout.by_frequency
+        return out
+
+
+def read_table(path: Path, what: str) -> pl.LazyFrame:
+    """Scan a CSV or Parquet file lazily; ``ReportError`` for a missing or empty file."""
+    if not path.exists():
+        raise ReportError(f"{what} file not found: {path}")
+    if path.is_dir():
+        raise ReportError(f"{what} path is a directory, not a file: {path}")
+    if path.stat().st_size == 0:
+        raise ReportError(f"{what} file is empty: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pl.scan_parquet(path)
+        if suffix in (".csv", ".txt", ".tsv"):
+            return pl.scan_csv(
+                path, try_parse_dates=True, separator="\t" if suffix == ".tsv" else ","
+            )
+    except pl.exceptions.PolarsError as err:
+        raise ReportError(f"cannot read {what} file {path}: {err}") from err
+    raise ReportError(f"{what} file must be .csv, .tsv or .parquet; got {path.name!r}")
+
+
+def prepare_log(lf: pl.LazyFrame, cols: ColumnNames) -> pl.DataFrame:
+    """Check the log's columns and parse the timestamp; return it in memory."""
+    try:
+        schema = lf.collect_schema()
+    except pl.exceptions.PolarsError as err:
+        raise ReportError(f"cannot read the transactions: {err}") from err
+    for role, name in (
+        ("customer id", cols.customer_id),
+        ("timestamp", cols.timestamp),
+        ("amount", cols.amount),
+    ):
+        if name not in schema:
+            raise ReportError(
+                f"the transactions have no {role} column {name!r}; the columns are "
+                f"{', '.join(schema.names())} (choose with --{role.replace(' ', '-')})"
+            )
+    ts = schema[cols.timestamp]
+    if ts == pl.String:
+        lf = lf.with_columns(pl.col(cols.timestamp).str.to_datetime(strict=False).alias("__ts"))
+    elif isinstance(ts, pl.Date | pl.Datetime):
+        lf = lf.with_columns(pl.col(cols.timestamp).alias("__ts"))
+    else:
+        raise ReportError(
+            f"timestamp column {cols.timestamp!r} has type {ts}; expected dates or datetimes"
+        )
+    if not schema[cols.amount].is_numeric():
+        raise ReportError(
+            f"amount column {cols.amount!r} has type {schema[cols.amount]}; expected numbers"
+        )
+    try:
+        df = lf.collect()
+    except pl.exceptions.PolarsError as err:
+        raise ReportError(f"cannot read the transactions: {err}") from err
+    if df.height == 0:
+        raise ReportError("the transactions file has no rows")
+    bad = df.filter(pl.col("__ts").is_null() & pl.col(cols.timestamp).is_not_null())
+    if bad.height:
+        example = bad.get_column(cols.timestamp)[0]
+        raise ReportError(
+            f"cannot parse {bad.height} timestamp(s) in column {cols.timestamp!r}, "
+            f"e.g. {example!r}; use ISO dates such as 2024-01-31"
+        )
+    df = df.with_columns(pl.col("__ts").alias(cols.timestamp)).drop("__ts")
+    nulls = df.select(pl.col(cols.customer_id, cols.timestamp, cols.amount).null_count()).row(0)
+    for name, n in zip((cols.customer_id, cols.timestamp, cols.amount), nulls, strict=True):
+        if n:
+            raise ReportError(f"column {name!r} has {n} empty value(s); fill or drop them first")
+    return df
+
+
+def sample_survey(customer_ids: pl.Series, *, seed: int = 7, n: int = 2000) -> pl.DataFrame:
+    """A seeded synthetic survey of `n` customers: channel, NPS 0–10, CSAT 1–5, CES 1–7."""
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(customer_ids.unique().sort().to_numpy(), size=n, replace=False)
+    channels = np.array(["web", "store", "app", "phone"])
+    channel = rng.choice(channels, size=n, p=[0.45, 0.25, 0.2, 0.1])
+    mood = {"web": 0.3, "store": 0.6, "app": 0.1, "phone": -0.4}
+    tilt = np.array([mood[c] for c in channel]) + rng.normal(0.0, 1.0, n)
+    nps = np.clip(np.rint(7.8 + 1.6 * tilt), 0, 10).astype(np.int64)
+    csat = np.clip(np.rint(3.9 + 0.8 * tilt), 1, 5).astype(np.int64)
+    ces = np.clip(np.rint(5.2 + 0.9 * tilt), 1, 7).astype(np.int64)
+    return pl.DataFrame(
+        {"customer_id": ids, "channel": channel, "nps": nps, "csat": csat, "ces": ces}
+    )
+
+
+def build_report(
+    log: pl.DataFrame,
+    cols: ColumnNames,
+    *,
+    period: str = "1mo",
+    survey: pl.DataFrame | None = None,
+    survey_by: str | None = None,
+    survey_metrics: dict[str, str] | None = None,
+    step: Callable[[str], None] = lambda _: None,
+) -> Report:
+    """Compute every section of the report (the ``step`` callback names each stage)."""
+    cid, ts, amt = cols.customer_id, cols.timestamp, cols.amount
+    end = log.get_column(ts).max()
+    start = log.get_column(ts).min()
+    assert isinstance(end, dt.date)
+    assert isinstance(start, dt.date)
+    end_date = end.date() if isinstance(end, dt.datetime) else end
+    start_date = start.date() if isinstance(start, dt.datetime) else start
+
+    step("customer base by period")
+    periods = tables.period_summary(log, customer_id=cid, timestamp=ts, amount=amt, period=period)
+    customers = tables.customer_summary(log, customer_id=cid, timestamp=ts, amount=amt)
+    n_customers = customers.height
+    orders = log.height
+    revenue = float(log.get_column(amt).sum())
+    repeaters = int((customers.get_column("orders") >= 2).sum())
+    overview: dict[str, object] = {
+        "first order": start_date,
+        "last order": end_date,
+        "orders": orders,
+        "customers": n_customers,
+        "revenue": revenue,
+        "average order value": revenue / orders,
+        "purchase frequency (orders per customer)": orders / n_customers,
+        "repeat purchase rate": repeaters / n_customers,
+    }
+
+    step("cohort retention")
+    cohorts = tables.cohort_retention(log, customer_id=cid, timestamp=ts, period=period)
+
+    step("RFM segments")
+    rfm = tables.rfm_summary(
+        log, customer_id=cid, timestamp=ts, amount=amt, time_unit="D", time_scaler=_WEEK
+    )
+    scored = tables.rfm_segments(rfm)
+    segments = (
+        scored.group_by("segment")
+        .agg(
+            pl.len().alias("customers"),
+            pl.col("monetary_value").mean().alias("mean_repeat_value"),
+            pl.col("frequency").mean().alias("mean_repeat_purchases"),
+        )
+        .with_columns((pl.col("customers") / n_customers).alias("share"))
+        .sort("segment")
+    )
+
+    step("CLV models (BG/NBD + Gamma-Gamma)")
+    notes: list[str] = []
+    clv_summary: dict[str, object] = {}
+    top = pl.DataFrame()
+    bg: models.BetaGeoModel | None = None
+    holdout: models.HoldoutEvaluation | None = None
+    x = rfm.get_column("frequency").to_numpy()
+    try:
+        bg = models.BetaGeoModel.fit(x, rfm.get_column("recency"), rfm.get_column("T"))
+        repeat = rfm.filter(pl.col("frequency") > 0)
+        free = int((repeat.get_column("monetary_value") <= 0).sum())
+        if free:
+            notes.append(
+                f"{free} repeat customer(s) with a mean repeat order value <= 0 (free orders "
+                "or refunds) are left out of the Gamma-Gamma fit; their CLV uses the "
+                "population mean spend"
+            )
+        spendable = repeat.filter(pl.col("monetary_value") > 0)
+        gg = models.GammaGammaModel.fit(spendable["frequency"], spendable["monetary_value"])
+        population_mean = gg.params["p"] * gg.params["v"] / (gg.params["q"] - 1.0)
+        # E[spend | x, mean] is a weighted mean of the population mean and the customer's
+        # mean, so the population mean in place of a non-positive mean gives exactly it
+        spend_in = rfm.select(
+            pl.when(pl.col("monetary_value") > 0)
+            .then(pl.col("monetary_value"))
+            .otherwise(population_mean)
+            .alias("monetary_value")
+        )
+        clv = models.customer_lifetime_value(
+            bg,
+            gg,
+            rfm["frequency"],
+            rfm["recency"],
+            rfm["T"],
+            spend_in["monetary_value"],
+            horizon=12,
+            discount_rate=0.01,
+            time_unit="W",
+        )
+        alive = bg.p_alive(rfm["frequency"], rfm["recency"], rfm["T"])
+        expected = bg.expected_purchases(52.0, rfm["frequency"], rfm["recency"], rfm["T"])
+        clv_summary = {
+            "BG/NBD (weeks)": repr(bg),
+            "Gamma-Gamma": repr(gg),
+            "total 12-month CLV": float(clv.sum()),
+            "mean 12-month CLV": float(clv.mean()),
+            "customers likely alive (P(alive) > 0.5)": float((alive > 0.5).mean()),
+            "expected purchases next 52 weeks": float(expected.sum()),
+        }
+        top = (
+            rfm.select(cid, "frequency", "recency", "T", "monetary_value")
+            .with_columns(
+                pl.Series("p_alive", alive),
+                pl.Series("expected_purchases_52w", expected),
+                pl.Series("clv_12m", clv),
+            )
+            .sort("clv_12m", descending=True)
+            .head(10)
+        )
+    except (models.ConvergenceError, ValueError) as err:
+        notes.append(f"CLV models skipped: {err}")
+    span_days = (end_date - start_date).days
+    if bg is not None and span_days >= 60:
+        step("model check on a holdout period")
+        cal_end = start_date + dt.timedelta(days=span_days // 2)
+        try:
+            split = tables.calibration_holdout_split(
+                log,
+                calibration_end=cal_end,
+                holdout_end=end_date,
+                customer_id=cid,
+                timestamp=ts,
+                time_scaler=_WEEK,
+            )
+            cal_model = models.BetaGeoModel.fit(
+                split["frequency_cal"], split["recency_cal"], split["T_cal"]
+            )
+            holdout = models.evaluate_holdout(cal_model, split, customer_id=cid)
+        except (models.ConvergenceError, ValueError) as err:
+            notes.append(f"holdout check skipped: {err}")
+
+    survey_table = None
+    if survey is not None:
+        step("survey metrics with intervals")
+        metrics = survey_metrics or {}
+        survey_table = tables.survey_summary(
+            survey,
+            by=survey_by,
+            nps=metrics.get("nps"),
+            csat=metrics.get("csat"),
+            ces=metrics.get("ces"),
+        )
+    return Report(
+        overview=overview,
+        periods=periods,
+        cohorts=cohorts,
+        segments=segments,
+        clv_summary=clv_summary,
+        top_customers=top,
+        holdout=holdout,
+        transaction_model=bg,
+        survey=survey_table,
+        survey_by=survey_by,
+        notes=notes,
+    )
+
+
+def cohort_matrix(
+    cohorts: pl.DataFrame, *, max_periods: int = 7, max_cohorts: int = 12
+) -> pl.DataFrame:
+    """The long cohort table as a compact wide matrix of retention percentages."""
+    small = cohorts.filter(pl.col("period_index") < max_periods)
+    first = small.get_column("cohort").unique().sort().head(max_cohorts)
+    return (
+        small.filter(pl.col("cohort").is_in(first.implode()))
+        .with_columns((pl.col("retention") * 100).round(1).alias("pct"))
+        .pivot(on="period_index", index=["cohort", "cohort_size"], values="pct")
+        .sort("cohort")
+    )
+
+
+def figures(report: Report) -> dict[str, bytes]:
+    """PNG bytes of each figure (needs matplotlib)."""
+    from . import plot
+
+    out: dict[str, bytes] = {}
+
+    def png(ax: object) -> bytes:
+        buf = io.BytesIO()
+        ax.figure.savefig(buf, format="png", dpi=110)  # type: ignore[attr-defined]
+        return buf.getvalue()
+
+    out["cohort_heatmap"] = png(plot.cohort_heatmap(report.cohorts, max_periods=13))
+    out["retention_curve"] = png(plot.retention_curve(report.periods.slice(1)))
+    if report.survey is not None and report.survey_by and "nps" in report.survey.columns:
+        out["nps_by_segment"] = png(plot.nps_by_segment(report.survey, by=report.survey_by))
+    if report.transaction_model is not None:
+        t_max = float(report.top_customers.get_column("T").max() or 52.0)  # type: ignore[arg-type]
+        out["p_alive_matrix"] = png(
+            plot.p_alive_matrix(report.transaction_model, T=math.ceil(t_max))
+        )
+    if report.holdout is not None:
+        out["calibration_holdout"] = png(plot.calibration_holdout(report.holdout))
+    return out
+
+
+def _html_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return html.escape(str(value))
+
+
+def _html_table(df: pl.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_html_value(v)}</td>" for v in row) + "</tr>"
+        for row in df.iter_rows()
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_pairs(pairs: dict[str, object]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_html_value(v)}</td></tr>" for k, v in pairs.items()
+    )
+    return f"<table>{rows}</table>"
+
+
+def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
+    """One self-contained HTML page: tables inline, figures as data URIs."""
+
+    def img(name: str) -> str:
+        if name not in pngs:
+            return ""
+        data = base64.b64encode(pngs[name]).decode("ascii")
+        return f'<img alt="{name}" src="data:image/png;base64,{data}">'
+
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<h2>Overview</h2>",
+        _html_pairs(report.overview),
+        "<h2>Customer base by period</h2>",
+        img("retention_curve"),
+        _html_table(report.periods),
+        "<h2>Cohort retention (%)</h2>",
+        img("cohort_heatmap"),
+        _html_table(cohort_matrix(report.cohorts)),
+        "<h2>RFM segments</h2>",
+        _html_table(report.segments),
+    ]
+    if report.clv_summary:
+        parts += [
+            "<h2>CLV (BG/NBD + Gamma-Gamma, 12 months, 1 % monthly discount)</h2>",
+            _html_pairs(report.clv_summary),
+            img("p_alive_matrix"),
+            "<h3>Top customers by CLV</h3>",
+            _html_table(report.top_customers),
+        ]
+    if report.holdout is not None:
+        parts += [
+            "<h3>Model check on a holdout period</h3>",
+            img("calibration_holdout"),
+            _html_table(report.holdout.by_frequency),
+        ]
+    if report.survey is not None:
+        parts += [
+            "<h2>Survey metrics with 95 % intervals</h2>",
+            img("nps_by_segment"),
+            _html_table(report.survey),
+        ]
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.85em}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "img{max-width:100%}"
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>"
+    )

@@ -1,0 +1,341 @@
+"""Plots of the tables and models (optional extra: ``pip install "loyaltymetrics[plot]"``).
+
+Every function draws on the given matplotlib ``Axes`` (or a new ``Figure`` without
+pyplot, so nothing global changes and no window opens) and returns the ``Axes``. None
+calls ``show()``; save with ``ax.figure.savefig("file.png")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+try:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+    raise ImportError(
+        'loyaltymetrics.plot needs matplotlib: pip install "loyaltymetrics[plot]"'
+    ) from err
+
+from .models import BetaGeoModel, HoldoutEvaluation, ParetoNBDModel
+
+__all__ = [
+    "calibration_holdout",
+    "cohort_heatmap",
+    "frequency_recency_matrix",
+    "nps_by_segment",
+    "p_alive_matrix",
+    "retention_curve",
+]
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
+    if ax is None:
+        return Figure(figsize=size, layout="constrained").add_subplot()
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}")
+    return ax
+
+
+def _frame(table: object, name: str, columns: tuple[str, ...]) -> pl.DataFrame:
+    if isinstance(table, pl.LazyFrame):
+        table = table.collect()
+    if not isinstance(table, pl.DataFrame):
+        raise TypeError(f"{name} must be a polars DataFrame; got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{name} is missing column(s) {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(map(repr, table.columns))}"
+        )
+    if table.height == 0:
+        raise ValueError(f"{name} is empty: nothing to plot")
+    return table
+
+
+def cohort_heatmap(
+    cohorts: pl.DataFrame | pl.LazyFrame,
+    *,
+    ax: Axes | None = None,
+    max_periods: int | None = None,
+    annotate: bool = True,
+) -> Axes:
+    """Heatmap of cohort retention: one row per cohort, one column per period index.
+
+    Parameters
+    ----------
+    cohorts : polars.DataFrame or polars.LazyFrame
+        The long table of `tables.cohort_retention` (`cohort`, `period_index`,
+        `retention`). Unobserved cells stay blank (never drawn as 0).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+    max_periods : int, optional
+        Show period indices below this only.
+    annotate : bool, default=True
+        Write the percentage in each cell (skipped above 24 columns).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> from loyaltymetrics import plot, tables
+    >>> tx = pl.DataFrame({"customer_id": [1, 1, 2],
+    ...                    "timestamp": [dt.date(2024, 1, 5), dt.date(2024, 2, 1),
+    ...                                  dt.date(2024, 2, 3)]})
+    >>> ax = plot.cohort_heatmap(tables.cohort_retention(tx))
+    >>> ax.get_ylabel()
+    'cohort'
+    """
+    t = _frame(cohorts, "cohorts", ("cohort", "period_index", "retention"))
+    if max_periods is not None:
+        t = t.filter(pl.col("period_index") < max_periods)
+    labels = t.get_column("cohort").unique().sort()
+    n_cols = int(t.get_column("period_index").cast(pl.Int64).max() or 0) + 1  # type: ignore[arg-type]
+    grid = np.full((labels.len(), n_cols), np.nan)
+    row_of = {value: i for i, value in enumerate(labels.to_list())}
+    for cohort, k, value in t.select("cohort", "period_index", "retention").iter_rows():
+        if value is not None:
+            grid[row_of[cohort], k] = value
+    ax = _axes(ax, (max(6.0, 0.45 * n_cols + 2), max(3.0, 0.35 * labels.len() + 1.5)))
+    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.figure.colorbar(image, ax=ax, label="retention")
+    ax.set_yticks(range(labels.len()), [str(v) for v in labels.to_list()])
+    ax.set_xlabel("periods since first order")
+    ax.set_ylabel("cohort")
+    ax.set_title("Cohort retention")
+    if annotate and n_cols <= 24:
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                colour = "black" if value > 0.6 else "white"
+                ax.text(
+                    j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7, color=colour
+                )
+    return ax
+
+
+def retention_curve(periods: pl.DataFrame | pl.LazyFrame, *, ax: Axes | None = None) -> Axes:
+    """Retention and churn rate per period, from `tables.period_summary`.
+
+    Parameters
+    ----------
+    periods : polars.DataFrame or polars.LazyFrame
+        The table of `tables.period_summary` (`period`, `retention_rate`, `churn_rate`).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    t = _frame(periods, "periods", ("period", "retention_rate", "churn_rate"))
+    ax = _axes(ax)
+    x = t.get_column("period").to_list()
+    ax.plot(x, t.get_column("retention_rate").to_numpy(), marker="o", label="retention")
+    ax.plot(x, t.get_column("churn_rate").to_numpy(), marker="o", label="churn")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("period")
+    ax.set_ylabel("rate")
+    ax.set_title("Retention and churn by period")
+    ax.legend()
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def nps_by_segment(
+    summary: pl.DataFrame | pl.LazyFrame, *, by: str, ax: Axes | None = None
+) -> Axes:
+    """NPS per segment with its interval as error bars, from `tables.survey_summary`.
+
+    Parameters
+    ----------
+    summary : polars.DataFrame or polars.LazyFrame
+        The table of `tables.survey_summary(..., by=by, nps=...)` (`nps`, `nps_low`,
+        `nps_high`, `nps_n`).
+    by : str
+        The segment column.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on; each bar is labelled with its number of answers.
+    """
+    t = _frame(summary, "summary", (by, "nps", "nps_low", "nps_high", "nps_n"))
+    t = t.filter(pl.col("nps").is_not_null()).sort("nps")
+    ax = _axes(ax)
+    y = np.arange(t.height)
+    est = t.get_column("nps").to_numpy()
+    low = t.get_column("nps_low").to_numpy()
+    high = t.get_column("nps_high").to_numpy()
+    err = np.vstack([np.clip(est - low, 0, None), np.clip(high - est, 0, None)])
+    ax.errorbar(est, y, xerr=err, fmt="o", capsize=4)
+    ax.set_yticks(y, [f"{s} (n={n})" for s, n in t.select(by, "nps_n").iter_rows()])
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlim(-100, 100)
+    ax.set_xlabel("NPS (points) with interval")
+    ax.set_title("NPS by segment")
+    return ax
+
+
+def _grid_values(
+    model: Any, max_frequency: int, max_recency: float, T: float, what: str
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
+    if not isinstance(model, BetaGeoModel | ParetoNBDModel):
+        raise TypeError(
+            f"model must be a BetaGeoModel or ParetoNBDModel; got {type(model).__name__}"
+        )
+    if max_recency > T:
+        raise ValueError(f"max_recency ({max_recency}) cannot exceed T ({T})")
+    recency = np.linspace(0.0, max_recency, 40)
+    freq = np.arange(max_frequency + 1, dtype=np.float64)
+    f_grid, r_grid = np.meshgrid(freq, recency, indexing="ij")
+    f_flat, r_flat = f_grid.ravel(), r_grid.ravel()
+    valid = ~((f_flat == 0) & (r_flat > 0))
+    out = np.full(f_flat.shape, np.nan)
+    t_flat = np.full(int(valid.sum()), T)
+    if what == "p_alive":
+        out[valid] = model.p_alive(f_flat[valid], r_flat[valid], t_flat)
+    else:
+        out[valid] = model.expected_purchases(1.0, f_flat[valid], r_flat[valid], t_flat)
+    return out.reshape(f_grid.shape), recency
+
+
+def _matrix(
+    model: Any,
+    *,
+    T: float,
+    max_frequency: int,
+    max_recency: float | None,
+    ax: Axes | None,
+    what: str,
+) -> Axes:
+    values, recency = _grid_values(
+        model, max_frequency, T if max_recency is None else max_recency, T, what
+    )
+    ax = _axes(ax, (6.0, 5.0))
+    image = ax.imshow(
+        values,
+        origin="lower",
+        aspect="auto",
+        extent=(recency[0], recency[-1], -0.5, max_frequency + 0.5),
+        cmap="magma",
+    )
+    label = "P(alive)" if what == "p_alive" else "expected purchases in the next time unit"
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_xlabel("recency (time of the last purchase)")
+    ax.set_ylabel("frequency (repeat purchases)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{label} at T = {T:g}")
+    return ax
+
+
+def frequency_recency_matrix(
+    model: BetaGeoModel | ParetoNBDModel,
+    *,
+    T: float,
+    max_frequency: int = 20,
+    max_recency: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Expected purchases in the next time unit over a frequency × recency grid.
+
+    Parameters
+    ----------
+    model : BetaGeoModel or ParetoNBDModel
+        A fitted transaction model.
+    T : float
+        Age of the hypothetical customers, in the model's time unit.
+    max_frequency : int, default=20
+        Largest frequency on the grid.
+    max_recency : float, optional
+        Largest recency on the grid; default `T`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on (cells with frequency 0 and recency > 0 are impossible and
+        blank).
+    """
+    return _matrix(
+        model, T=T, max_frequency=max_frequency, max_recency=max_recency, ax=ax, what="expected"
+    )
+
+
+def p_alive_matrix(
+    model: BetaGeoModel | ParetoNBDModel,
+    *,
+    T: float,
+    max_frequency: int = 20,
+    max_recency: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Probability of being alive over a frequency × recency grid.
+
+    Parameters
+    ----------
+    model : BetaGeoModel or ParetoNBDModel
+        A fitted transaction model.
+    T : float
+        Age of the hypothetical customers, in the model's time unit.
+    max_frequency : int, default=20
+        Largest frequency on the grid.
+    max_recency : float, optional
+        Largest recency on the grid; default `T`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    return _matrix(
+        model, T=T, max_frequency=max_frequency, max_recency=max_recency, ax=ax, what="p_alive"
+    )
+
+
+def calibration_holdout(evaluation: HoldoutEvaluation, *, ax: Axes | None = None) -> Axes:
+    """Mean predicted vs actual holdout purchases by calibration frequency.
+
+    Parameters
+    ----------
+    evaluation : HoldoutEvaluation
+        The result of `models.evaluate_holdout`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on; the last group pools the highest frequencies ("7+").
+    """
+    if not isinstance(evaluation, HoldoutEvaluation):
+        raise TypeError(f"evaluation must be a HoldoutEvaluation; got {type(evaluation).__name__}")
+    t = evaluation.by_frequency
+    ax = _axes(ax)
+    labels = [
+        f"{k}+" if pooled else str(k)
+        for k, pooled in t.select("frequency_cal", "pooled").iter_rows()
+    ]
+    x = np.arange(t.height)
+    ax.plot(x, t.get_column("actual").to_numpy(), marker="o", label="actual")
+    ax.plot(x, t.get_column("predicted").to_numpy(), marker="s", linestyle="--", label="model")
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout period")
+    ax.set_title("Conditional expectations: model vs holdout")
+    ax.legend()
+    return ax
