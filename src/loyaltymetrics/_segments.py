@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -215,9 +216,10 @@ def rfm_segments(
     else:
         guard = lazy_null_guard(list(_RFM_COLUMNS))
     since_last = pl.col("T").cast(pl.Float64) - pl.col("recency").cast(pl.Float64)
+    # the guard rides on every output column, so no projection can skip the null check
     r = _score(-since_last, bins) + guard
-    f = _score(pl.col("frequency"), bins)
-    m = _score(pl.col("monetary_value"), bins)
+    f = _score(pl.col("frequency"), bins) + guard
+    m = _score(pl.col("monetary_value"), bins) + guard
     key_of = {r_ * 32 + fm: name for (r_, fm), name in seg_map.items()}
     result = lf.with_columns(r.alias("r_score"), f.alias("f_score"), m.alias("m_score"))
     fm_score = (pl.col("f_score") + pl.col("m_score") + 1) // 2
@@ -270,7 +272,12 @@ def _literal(text: str, dtype: pl.DataType, where: str) -> Any:
             raise ValueError(
                 f"{where}: {text!r} is not an ISO date YYYY-MM-DD (the column is {dtype})"
             ) from None
-        return day if isinstance(dtype, pl.Date) else dt.datetime(day.year, day.month, day.day)
+        if isinstance(dtype, pl.Date):
+            return day
+        zone = dtype.time_zone
+        return dt.datetime(
+            day.year, day.month, day.day, tzinfo=ZoneInfo(zone) if zone is not None else None
+        )
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             return text[1:-1]
@@ -279,7 +286,13 @@ def _literal(text: str, dtype: pl.DataType, where: str) -> Any:
 
 
 def _condition(column: str, spec: object, dtype: pl.DataType, where: str) -> pl.Expr:
-    if isinstance(spec, bool | int | float) and not isinstance(spec, str):
+    if isinstance(spec, bool):
+        if dtype != pl.Boolean:
+            raise TypeError(f"{where}: {spec!r} needs a Boolean column; the column is {dtype}")
+        return pl.col(column) == pl.lit(spec)
+    if isinstance(spec, int | float):
+        if not dtype.is_numeric():
+            raise TypeError(f"{where}: {spec!r} needs a numeric column; the column is {dtype}")
         return pl.col(column) == pl.lit(spec)
     if not isinstance(spec, str):
         raise TypeError(
@@ -354,9 +367,10 @@ def classify_customers(
 
     A condition is an operator (``>=``, ``<=``, ``>``, ``<``, ``==``, ``!=``) and a value
     read for the column's type: a number for numeric columns, ``true``/``false`` for
-    Boolean, an ISO date for Date/Datetime, text (optionally quoted) for String,
-    Categorical or Enum (which allow only ``==``/``!=``). A bare number or bool means
-    equality. A null value fails its condition, so a rule never matches on missing data.
+    Boolean, an ISO date for Date/Datetime (midnight in the column's time zone), text
+    (optionally quoted) for String, Categorical or Enum (which allow only ``==``/``!=``).
+    A bare number or bool means equality. A null value fails its condition, so a rule
+    never matches on missing data.
 
     Parameters
     ----------

@@ -654,7 +654,8 @@ def engagement_score(
     Parameters
     ----------
     signals : sequence of str or polars.Expr
-        The signal columns, at least one; numeric. Nulls and NaN are missing.
+        The signal columns, at least one; numeric. Nulls and NaN are missing; an
+        infinite value is an error.
     weights : sequence of float, optional
         One non-negative weight per signal, normalised; default equal.
     normalize : {"percentile", "minmax"}, default="percentile"
@@ -673,6 +674,8 @@ def engagement_score(
     ValueError
         If there are no signals, the weights do not match the signals, are negative or
         sum to 0, or `normalize` is unknown.
+    polars.exceptions.InvalidOperationError
+        At collect time, if a signal holds an infinite value.
 
     References
     ----------
@@ -713,8 +716,12 @@ def engagement_score(
         if not sum(w) > 0:
             raise ValueError(f"the weights sum to 0: {list(weights)}")
     scores: list[pl.Expr] = []
+    guard: pl.Expr = pl.lit(0, dtype=pl.Int8)
     for i, sig in enumerate(signals):
         x = _col(sig, f"signals[{i}]").cast(pl.Float64).fill_nan(None)
+        guard = guard + _fail_if(
+            x.is_infinite(), x, f"engagement_score: signals[{i}] must be finite"
+        )
         if normalize == "percentile":
             n = x.count()
             u = (x.rank(method="average") - 0.5) / n * 100.0
@@ -723,4 +730,4 @@ def engagement_score(
             u = pl.when(hi > lo).then((x - lo) / (hi - lo) * 100.0).otherwise(50.0)
             u = pl.when(x.is_not_null()).then(u)
         scores.append(u)
-    return _available_case_mean(scores, w).alias("engagement_score")
+    return (_available_case_mean(scores, w) + guard).alias("engagement_score")
