@@ -662,11 +662,19 @@ def test_lazy_in_lazy_out(fn: Any, kwargs: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("fn", [tables.cohort_retention, tables.period_summary])
-def test_pandas_input_is_rejected(fn: Any) -> None:
-    # The docstrings promise polars DataFrame/LazyFrame only, and a TypeError otherwise.
+def test_pandas_input_is_converted_at_the_edge(fn: Any) -> None:
+    # pandas in, polars DataFrame out, the same table as from the polars frame
     pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    out = fn(HAND.to_pandas())
+    assert isinstance(out, pl.DataFrame)
+    assert_frame_equal(out, fn(HAND))
+
+
+@pytest.mark.parametrize("fn", [tables.cohort_retention, tables.period_summary])
+def test_other_inputs_are_rejected(fn: Any) -> None:
     with pytest.raises(TypeError, match="tx must be a polars DataFrame or LazyFrame"):
-        fn(HAND.to_pandas())
+        fn(HAND.to_dict(as_series=False))
 
 
 # --------------------------------------------------------------------------------------

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import polars as pl
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_pandas(obj: object) -> bool:
+    return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ == "DataFrame"
+
+
+def accepts_pandas(func: F) -> F:
+    """Convert a pandas DataFrame first argument to polars at the edge.
+
+    pandas stays optional: it is never imported here. The result is a polars DataFrame
+    (pandas in, polars out); call ``.to_pandas()`` on it if needed (that needs pyarrow).
+    """
+
+    @functools.wraps(func)
+    def wrapper(frame: object, *args: Any, **kwargs: Any) -> Any:
+        if _is_pandas(frame):
+            frame = pl.from_pandas(frame)
+        return func(frame, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -15,7 +38,10 @@ def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
         return tx.lazy(), tx.schema
     if isinstance(tx, pl.LazyFrame):
         return tx, tx.collect_schema()
-    raise TypeError(f"{name} must be a polars DataFrame or LazyFrame; got {type(tx).__name__}")
+    raise TypeError(
+        f"{name} must be a polars DataFrame or LazyFrame (or a pandas DataFrame); "
+        f"got {type(tx).__name__}"
+    )
 
 
 def require(schema: pl.Schema, column: object, role: str) -> str:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ._frames import FrameT, check_no_nulls, lazy_null_guard, like, schema_of
+from ._frames import FrameT, accepts_pandas, check_no_nulls, lazy_null_guard, like, schema_of
 
 SEGMENT_NAMES: tuple[str, ...] = (
     "Champions",
@@ -83,6 +83,7 @@ def _check_segment_map(segments: object, bins: int) -> dict[tuple[int, int], str
     return out
 
 
+@accepts_pandas
 def rfm_segments(
     rfm: FrameT,
     *,
@@ -343,6 +344,7 @@ def _rule_expr(label: str, rule: object, schema: pl.Schema, lf: pl.LazyFrame) ->
     return pl.all_horizontal(parts)
 
 
+@accepts_pandas
 def classify_customers(
     customers: FrameT,
     rules: Mapping[str, Rule] | Sequence[tuple[str, Rule]],

@@ -1,7 +1,10 @@
 """Table functions: from a transaction log (one row per order) to per-customer tables.
 
 Every function takes a polars ``DataFrame`` or ``LazyFrame`` and returns the same kind:
-a ``LazyFrame`` in gives a ``LazyFrame`` out, and nothing is collected inside. Column
+a ``LazyFrame`` in gives a ``LazyFrame`` out, and nothing is collected inside. A pandas
+``DataFrame`` is accepted too and converted at the edge (``polars.from_pandas``); the
+result is then a polars ``DataFrame`` (pandas stays an optional extra,
+``pip install "loyaltymetrics[pandas]"``). Column
 names are keyword arguments with the defaults ``customer_id="customer_id"``,
 ``timestamp="timestamp"`` and ``amount="amount"``.
 
@@ -27,7 +30,7 @@ from scipy import stats as _sps
 
 from . import _validation as v
 from . import expr as lmx
-from ._frames import FrameT
+from ._frames import FrameT, accepts_pandas
 from ._frames import lazy_null_guard as _lazy_null_guard
 from ._frames import like as _like
 from ._frames import require as _require
@@ -195,6 +198,7 @@ def _summarise(
     return per_customer.select(cols)
 
 
+@accepts_pandas
 def rfm_summary(
     tx: FrameT,
     *,
@@ -301,6 +305,7 @@ def rfm_summary(
     return _like(tx, result)  # type: ignore[return-value]
 
 
+@accepts_pandas
 def calibration_holdout_split(
     tx: FrameT,
     *,
@@ -442,6 +447,7 @@ def _null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den)
 
 
+@accepts_pandas
 def cohort_retention(
     tx: FrameT,
     *,
@@ -569,6 +575,7 @@ def cohort_retention(
     return _like(tx, result)  # type: ignore[return-value]
 
 
+@accepts_pandas
 def period_summary(
     tx: FrameT,
     *,
@@ -778,6 +785,7 @@ def _t_quantiles(df: pl.Series, confidence: float) -> pl.Series:
     return pl.Series(df.name, np.asarray(q, dtype=np.float64), dtype=pl.Float64)
 
 
+@accepts_pandas
 def survey_summary(
     survey: FrameT,
     *,
@@ -941,6 +949,7 @@ def survey_summary(
     return _like(survey, result)  # type: ignore[return-value]
 
 
+@accepts_pandas
 def customer_summary(
     tx: FrameT,
     *,
