@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as _sps
 
+from . import _portable
 from . import _validation as v
 from . import expr as lmx
 from ._frames import FrameT, accepts_pandas
@@ -222,6 +223,13 @@ def rfm_summary(
     definitions of Fader, Hardie & Lee (2005) and of `lifetimes`'
     `summary_data_from_transaction_data`.
 
+    **Other engines.** A DuckDB relation, a pyarrow Table, a PySpark or Dask DataFrame
+    (anything narwhals supports; ``pip install "loyaltymetrics[engines]"``) runs a
+    portable plan inside its own engine and returns that engine's frame (lazy stays
+    lazy). The plan uses only group-by aggregations and civil day numbers from
+    year/month/day; the tests check it against the polars plan. For those engines the
+    null check is one aggregate query, and time-zone-aware ends are not converted.
+
     Parameters
     ----------
     tx : polars.DataFrame or polars.LazyFrame
@@ -291,6 +299,16 @@ def rfm_summary(
     [{'customer_id': 1, 'frequency': 1, 'recency': 7.0, 'T': 14.0, 'monetary_value': 20.0},
      {'customer_id': 2, 'frequency': 0, 'recency': 0.0, 'T': 10.0, 'monetary_value': 0.0}]
     """
+    if _portable.is_foreign_frame(tx):
+        return _portable.rfm_summary(  # type: ignore[no-any-return]
+            tx,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            amount=amount,
+            observation_end=observation_end,
+            time_unit=time_unit,
+            time_scaler=_check_scaler(time_scaler),
+        )
     lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit = check_time_unit(time_unit)
     scaler = _check_scaler(time_scaler)
