@@ -730,4 +730,4 @@ def engagement_score(
             u = pl.when(hi > lo).then((x - lo) / (hi - lo) * 100.0).otherwise(50.0)
             u = pl.when(x.is_not_null()).then(u)
         scores.append(u)
-    return (_available_case_mean(scores, w) + guard).alias("engagement_score")
+    return (_available_case_mean(scores, w).clip(0.0, 100.0) + guard).alias("engagement_score")
