@@ -21,6 +21,15 @@ class ConvergenceError(RuntimeError):
     """Raised when maximum likelihood fails; the message carries the optimiser's reason."""
 
 
+def wsum(w: FloatArray, a: FloatArray) -> float:
+    """Weighted sum without BLAS.
+
+    A BLAS dot wakes its thread pool, which under load costs tens of milliseconds per
+    call, far more than the sum itself.
+    """
+    return float(np.sum(w * a))
+
+
 def as_array(x: Any, name: str) -> FloatArray:
     """A 1-D float64 array of finite numbers (scalars become length-1 arrays)."""
     arr = np.atleast_1d(np.asarray(v.as_real(x, name), dtype=np.float64))

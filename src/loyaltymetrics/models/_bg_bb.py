@@ -193,7 +193,7 @@ class BetaGeoBetaBinomModel:
 
         def objective(params: FloatArray) -> tuple[float, FloatArray]:
             ll, grad = _loglik(params, x, t_x, n)
-            return float(w @ ll), grad @ w
+            return b.wsum(w, ll), np.sum(grad * w, axis=-1)
 
         total = float(w.sum())
         params, ll = b.fit_mle(objective, np.ones(4), cls.PARAM_NAMES, total)

@@ -153,11 +153,11 @@ class BetaGeoModel:
 
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
             ll, grads = _loglik_terms(p, x, t_x, big_t)
-            return float(w @ ll), np.array([float(w @ g) for g in grads])
+            return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
 
         n = float(w.sum())
-        mean_x = float(w @ x) / n
-        mean_t = float(w @ big_t) / n
+        mean_x = b.wsum(w, x) / n
+        mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
         params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n)
         se = b.standard_errors(objective, params)

@@ -165,10 +165,10 @@ class GammaGammaModel:
             d_p = x * (sc.digamma(px + q) - sc.digamma(px) + log_x + log_z - np.log(denom))
             d_q = sc.digamma(px + q) - sc.digamma(q) + math.log(g) - np.log(denom)
             d_g = q / g - (px + q) / denom
-            return float(w @ ll), np.array([w @ d_p, w @ d_q, w @ d_g])
+            return b.wsum(w, ll), np.array([b.wsum(w, d_p), b.wsum(w, d_q), b.wsum(w, d_g)])
 
         n = float(w.sum())
-        mean_z = float(w @ z) / n
+        mean_z = b.wsum(w, z) / n
         params, ll = b.fit_mle(objective, np.array([1.0, 1.0, mean_z]), cls.PARAM_NAMES, n)
         return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), n)
 

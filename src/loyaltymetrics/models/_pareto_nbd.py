@@ -174,7 +174,7 @@ class ParetoNBDModel:
         w = b.check_weights(weights, x.shape[0])
 
         def total(p: FloatArray) -> float:
-            return float(w @ _loglik(p, x, t_x, big_t))
+            return b.wsum(w, _loglik(p, x, t_x, big_t))
 
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
             ll = total(p)
@@ -188,8 +188,8 @@ class ParetoNBDModel:
             return ll, grad
 
         n = float(w.sum())
-        mean_x = float(w @ x) / n
-        mean_t = float(w @ big_t) / n
+        mean_x = b.wsum(w, x) / n
+        mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, mean_t])
         params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9)
         se = b.standard_errors_from_values(total, params)
