@@ -62,7 +62,11 @@ def check_counts(x: FloatArray, name: str) -> None:
 
 
 def check_rfm(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Validate a continuous-time RFM summary: x whole >= 0, 0 <= t_x <= T, t_x = 0 if x = 0."""
+    """Validate a continuous-time RFM summary: x whole >= 0, 0 <= t_x <= T, t_x = 0 if x = 0.
+
+    T = 0 (a customer first seen at the end of observation) is allowed: such a customer
+    has x = 0 and contributes a likelihood of exactly 1.
+    """
     x = as_array(frequency, "frequency")
     t_x = as_array(recency, "recency")
     big_t = as_array(T, "T")
@@ -79,11 +83,17 @@ def check_rfm(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatAr
             f"recency must be 0 when frequency is 0; got frequency[{i}]=0, "
             f"recency[{i}]={v.fmt(t_x[i])}"
         )
-    no_time = big_t <= 0
-    if no_time.any():
-        i = _first_bad(no_time)
-        raise ValueError(f"T must be positive; got T[{i}]={v.fmt(big_t[i])}")
+    v.check_nonnegative(big_t, "T")
     return x, t_x, big_t
+
+
+def check_identified(x: FloatArray, w: FloatArray) -> None:
+    """A transaction model needs at least one repeat purchase to be identified."""
+    if not bool(np.any((x > 0) & (w > 0))):
+        raise ValueError(
+            "no customer has a repeat purchase (every frequency is 0): the purchase and "
+            "dropout rates are not identified, so there is no model to fit"
+        )
 
 
 def check_weights(weights: Any, n: int) -> FloatArray:

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 from scipy import special as sc
 
+from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
@@ -19,6 +20,24 @@ from . import _base as b
 
 def _empty() -> Mapping[str, float]:
     return MappingProxyType({})
+
+
+def _over_gamma_minus_one(
+    ga: float, value: FloatArray, de: float, start: Any, stop: Any
+) -> FloatArray:
+    r"""``value / (gamma - 1)``, with its limit near $\gamma = 1$.
+
+    ``value`` is a difference of $\Gamma(1 + \delta + k)/\Gamma(\gamma + \delta + k)$
+    terms between $k$ = `start` and `stop`; as $\gamma \to 1$ the quotient tends to
+    $\psi(1 + \delta + \text{stop}) - \psi(1 + \delta + \text{start})$ (first order in
+    $\gamma - 1$), which is used within 1e-6 of 1 where the division loses precision.
+    """
+    if abs(ga - 1.0) < 1e-6:
+        return np.asarray(
+            sc.digamma(1 + de + np.asarray(stop)) - sc.digamma(1 + de + np.asarray(start)),
+            dtype=np.float64,
+        )
+    return np.asarray(value / (ga - 1.0), dtype=np.float64)
 
 
 def check_discrete(
@@ -190,6 +209,7 @@ class BetaGeoBetaBinomModel:
         """
         x, t_x, n = check_discrete(frequency, recency, n_periods)
         w = b.check_weights(weights, x.shape[0])
+        b.check_identified(x, w)
 
         def objective(params: FloatArray) -> tuple[float, FloatArray]:
             ll, grad = _loglik(params, x, t_x, n)
@@ -256,7 +276,7 @@ class BetaGeoBetaBinomModel:
             + sc.gammaln(1 + de + n)
             - sc.gammaln(1 + de)
         )
-        out = al / (al + be) * de / (ga - 1) * (1 - np.exp(log_ratio))
+        out = al / (al + be) * de * _over_gamma_minus_one(ga, -np.expm1(log_ratio), de, 0.0, n)
         return out if np.ndim(t) else float(out[0])
 
     def expected_purchases(
@@ -288,10 +308,13 @@ class BetaGeoBetaBinomModel:
         al, be, ga, de = self._p()
         ll, _ = _loglik(np.array(self._p()), x, t_x, n)
         log_a = sc.betaln(al + x + 1, be + n - x) - sc.betaln(al, be) - ll
-        log_c = math.log(de / (ga - 1)) + sc.gammaln(ga + de) - sc.gammaln(1 + de)
-        now = np.exp(sc.gammaln(1 + de + n) - sc.gammaln(ga + de + n))
-        later = np.exp(sc.gammaln(1 + de + n + steps) - sc.gammaln(ga + de + n + steps))
-        return np.asarray(np.exp(log_a + log_c) * (now - later), dtype=np.float64)
+        log_c = sc.gammaln(ga + de) - sc.gammaln(1 + de)
+        log_now = sc.gammaln(1 + de + n) - sc.gammaln(ga + de + n)
+        log_later = sc.gammaln(1 + de + n + steps) - sc.gammaln(ga + de + n + steps)
+        # (now - later) / (gamma - 1), signed: both factors change sign at gamma = 1
+        drop = -np.exp(log_now) * np.expm1(log_later - log_now)
+        ratio = _over_gamma_minus_one(ga, drop, de, n, n + steps)
+        return np.asarray(np.exp(log_a + log_c) * de * ratio, dtype=np.float64)
 
     def simulate(self, n_customers: int, T: Any, *, seed: int) -> pl.DataFrame:
         """Draw a synthetic population: `T` is the number of opportunities (whole, ≥ 1).
@@ -317,6 +340,8 @@ class BetaGeoBetaBinomModel:
             raise ValueError(f"n_customers must be >= 1; got n_customers={n_customers}")
         n = np.broadcast_to(b.as_array(T, "T"), (n_customers,))
         b.check_counts(n, "T")
+        if (n < 1).any():
+            raise ValueError(f"T must be at least 1 opportunity; got T={v.fmt(float(n.min()))}")
         rng = np.random.default_rng(seed)
         al, be, ga, de = self._p()
         p = rng.beta(al, be, size=n_customers)

@@ -132,7 +132,8 @@ class BetaGeoModel:
         recency : array-like
             Time of the last purchase $t_x$ since the first (0 when $x = 0$), ≤ `T`.
         T : array-like
-            Time from the first purchase to the end of observation, > 0.
+            Time from the first purchase to the end of observation, ≥ 0 (0 for a
+            customer first seen on the last day, who must then have frequency 0).
         weights : array-like, optional
             Number of customers with each row's pattern (frequency weights).
 
@@ -150,6 +151,7 @@ class BetaGeoModel:
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         w = b.check_weights(weights, x.shape[0])
+        b.check_identified(x, w)
 
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
             ll, grads = _loglik_terms(p, x, t_x, big_t)

@@ -147,6 +147,12 @@ class GammaGammaModel:
         """
         x, z = check_spend(frequency, monetary_value)
         w = b.check_weights(weights, x.shape[0])
+        used = z[w > 0]
+        if used.size and np.all(used == used[0]):
+            raise ValueError(
+                f"every monetary_value is {v.fmt(float(used[0]))}: with no variation in "
+                "spend the Gamma-Gamma model is not identified (its shape runs to infinity)"
+            )
         log_x, log_z = np.log(x), np.log(z)
 
         def objective(params: FloatArray) -> tuple[float, FloatArray]:

@@ -154,7 +154,8 @@ class ParetoNBDModel:
         recency : array-like
             Time of the last purchase $t_x$ (0 when $x = 0$), ≤ `T`.
         T : array-like
-            Time from the first purchase to the end of observation, > 0.
+            Time from the first purchase to the end of observation, ≥ 0 (0 only with
+            frequency 0).
         weights : array-like, optional
             Frequency weights.
 
@@ -172,6 +173,7 @@ class ParetoNBDModel:
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         w = b.check_weights(weights, x.shape[0])
+        b.check_identified(x, w)
 
         def total(p: FloatArray) -> float:
             return b.wsum(w, _loglik(p, x, t_x, big_t))
