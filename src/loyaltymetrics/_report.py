@@ -47,6 +47,7 @@ class Report:
     survey: pl.DataFrame | None = None
     survey_by: str | None = None
     notes: list[str] = field(default_factory=list)
+    t_max: float = 0.0
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The tables written by ``--out``."""
@@ -74,10 +75,13 @@ def read_table(path: Path, what: str) -> pl.LazyFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pl.scan_parquet(path)
+            return pl.scan_parquet(path, glob=False)
         if suffix in (".csv", ".txt", ".tsv"):
             return pl.scan_csv(
-                path, try_parse_dates=True, separator="\t" if suffix == ".tsv" else ","
+                path,
+                try_parse_dates=True,
+                separator="\t" if suffix == ".tsv" else ",",
+                glob=False,
             )
     except pl.exceptions.PolarsError as err:
         raise ReportError(f"cannot read {what} file {path}: {err}") from err
@@ -88,8 +92,11 @@ def prepare_log(lf: pl.LazyFrame, cols: ColumnNames) -> pl.DataFrame:
     """Check the log's columns and parse the timestamp; return it in memory."""
     try:
         schema = lf.collect_schema()
+        empty = lf.head(1).collect().height == 0
     except pl.exceptions.PolarsError as err:
         raise ReportError(f"cannot read the transactions: {err}") from err
+    if empty:
+        raise ReportError("the transactions file has no rows")
     for role, name in (
         ("customer id", cols.customer_id),
         ("timestamp", cols.timestamp),
@@ -307,6 +314,7 @@ def build_report(
         top_customers=top,
         holdout=holdout,
         transaction_model=bg,
+        t_max=float(rfm.get_column("T").max() or 0.0),  # type: ignore[arg-type]
         survey=survey_table,
         survey_by=survey_by,
         notes=notes,
@@ -339,13 +347,13 @@ def figures(report: Report) -> dict[str, bytes]:
         return buf.getvalue()
 
     out["cohort_heatmap"] = png(plot.cohort_heatmap(report.cohorts, max_periods=13))
-    out["retention_curve"] = png(plot.retention_curve(report.periods.slice(1)))
+    if report.periods.height > 1:  # the first period has no start base
+        out["retention_curve"] = png(plot.retention_curve(report.periods.slice(1)))
     if report.survey is not None and report.survey_by and "nps" in report.survey.columns:
         out["nps_by_segment"] = png(plot.nps_by_segment(report.survey, by=report.survey_by))
-    if report.transaction_model is not None:
-        t_max = float(report.top_customers.get_column("T").max() or 52.0)  # type: ignore[arg-type]
+    if report.transaction_model is not None and report.t_max > 0:
         out["p_alive_matrix"] = png(
-            plot.p_alive_matrix(report.transaction_model, T=math.ceil(t_max))
+            plot.p_alive_matrix(report.transaction_model, T=math.ceil(report.t_max))
         )
     if report.holdout is not None:
         out["calibration_holdout"] = png(plot.calibration_holdout(report.holdout))

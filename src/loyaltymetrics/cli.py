@@ -16,6 +16,7 @@ try:
     import click
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'the loyaltymetrics command needs click and rich: pip install "loyaltymetrics[cli]"'
@@ -136,7 +137,12 @@ def _print_report(console: Console, report: Report, *, label: str) -> None:
 
 
 def _write(report: Report, out: Path, fmt: str, console: Console, label: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out must be a directory; {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(f"cannot create the output directory {out}: {err}") from err
     for name, df in report.tables().items():
         if fmt == "parquet":
             df.write_parquet(out / f"{name}.parquet")
@@ -216,7 +222,10 @@ def report(
         if debug:
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        # plain text, never markup, never wrapped: the message may quote user data
+        err_console.print(
+            Text("error: ", style="bold red") + Text(message), soft_wrap=True, highlight=False
+        )
         sys.exit(1)
 
 
@@ -235,6 +244,10 @@ def _run(
 
     if sample == (transactions is not None):
         raise ReportError("give a TRANSACTIONS file or --sample (not both)")
+    if sample and survey_path is not None:
+        raise ReportError("--sample brings its own survey; drop --survey or --sample")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ReportError(f"--out must be a directory; {out} is a file")
     with console.status("reading the transactions") as status:
         if sample:
             log = datasets.load_cdnow().select("customer_id", "timestamp", "amount")

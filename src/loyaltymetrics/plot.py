@@ -97,6 +97,8 @@ def cohort_heatmap(
     """
     t = _frame(cohorts, "cohorts", ("cohort", "period_index", "retention"))
     if max_periods is not None:
+        if isinstance(max_periods, bool) or not isinstance(max_periods, int) or max_periods < 1:
+            raise ValueError(f"max_periods must be a whole number >= 1; got {max_periods!r}")
         t = t.filter(pl.col("period_index") < max_periods)
     labels = t.get_column("cohort").unique().sort()
     n_cols = int(t.get_column("period_index").cast(pl.Int64).max() or 0) + 1  # type: ignore[arg-type]
@@ -195,6 +197,8 @@ def _grid_values(
         raise TypeError(
             f"model must be a BetaGeoModel or ParetoNBDModel; got {type(model).__name__}"
         )
+    if not max_recency > 0:
+        raise ValueError(f"max_recency must be positive; got max_recency={max_recency}")
     if max_recency > T:
         raise ValueError(f"max_recency ({max_recency}) cannot exceed T ({T})")
     recency = np.linspace(0.0, max_recency, 40)
@@ -228,7 +232,13 @@ def _matrix(
         values,
         origin="lower",
         aspect="auto",
-        extent=(recency[0], recency[-1], -0.5, max_frequency + 0.5),
+        # cell centres at the grid points: half a step beyond the first and last
+        extent=(
+            recency[0] - (recency[1] - recency[0]) / 2,
+            recency[-1] + (recency[1] - recency[0]) / 2,
+            -0.5,
+            max_frequency + 0.5,
+        ),
         cmap="magma",
     )
     label = "P(alive)" if what == "p_alive" else "expected purchases in the next time unit"
