@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from scipy import optimize
+from scipy import special as sc
 
 from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
@@ -19,6 +22,32 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 
 class ConvergenceError(RuntimeError):
     """Raised when maximum likelihood fails; the message carries the optimiser's reason."""
+
+
+_PARALLEL_MIN = 200_000
+
+
+def hyp2f1(a: Any, b: Any, c: Any, z: Any) -> FloatArray:
+    """Scipy's Gauss hypergeometric function, in threads for long arrays.
+
+    The ufunc releases the GIL, so chunks run on every core; results are identical to
+    one call (each element is computed independently).
+    """
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(u, dtype=np.float64) for u in (a, b, c, z)))
+    size = z.size
+    workers = min(os.cpu_count() or 1, 8)
+    if size < _PARALLEL_MIN or workers < 2 or z.ndim != 1:
+        return np.asarray(sc.hyp2f1(a, b, c, z), dtype=np.float64)
+    bounds = np.linspace(0, size, workers + 1).astype(int)
+    out = np.empty(size)
+
+    def run(i: int) -> None:
+        sl = slice(bounds[i], bounds[i + 1])
+        out[sl] = sc.hyp2f1(a[sl], b[sl], c[sl], z[sl])
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, range(workers)))
+    return out
 
 
 def wsum(w: FloatArray, a: FloatArray) -> float:

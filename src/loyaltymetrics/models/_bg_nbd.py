@@ -23,29 +23,47 @@ def _empty() -> Mapping[str, float]:
 
 
 def _loglik_terms(
-    params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArray
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    groups: tuple[FloatArray, np.ndarray[Any, np.dtype[np.intp]]] | None = None,
 ) -> tuple[FloatArray, list[FloatArray]]:
-    """Per-customer log-likelihood (FHL 2005, eq. 6) and its gradient terms."""
+    """Per-customer log-likelihood (FHL 2005, eq. 6) and its gradient terms.
+
+    The special functions depend on the customer only through $x$, which takes few
+    distinct values: they are evaluated once per distinct $x$ (`groups` = the distinct
+    values and the inverse index) and gathered, so a call costs a few array passes.
+    """
     r, alpha, a, bb = params
-    a1 = sc.gammaln(r + x) - sc.gammaln(r) + r * math.log(alpha)
+    ux, inv = np.unique(x, return_inverse=True) if groups is None else groups
+    dg = sc.digamma
     lbeta_ab = sc.betaln(a, bb)
-    a2 = sc.betaln(a, bb + x) - lbeta_ab - (r + x) * np.log(alpha + big_t)
-    repeat = x > 0
-    xm = np.where(repeat, x, 1.0)  # keep b + x - 1 > 0 where x = 0 (term masked out)
-    a3 = sc.betaln(a + 1, bb + xm - 1) - lbeta_ab - (r + xm) * np.log(alpha + t_x)
-    a3 = np.where(repeat, a3, -np.inf)
+    has = ux > 0
+    uxm = np.where(has, ux, 1.0)  # keep b + x - 1 > 0 where x = 0 (term masked out)
+    u_a1 = sc.gammaln(r + ux) - sc.gammaln(r) + r * math.log(alpha)
+    u_b2 = sc.betaln(a, bb + ux) - lbeta_ab
+    u_b3 = np.where(has, sc.betaln(a + 1, bb + uxm - 1) - lbeta_ab, -np.inf)
+    u_dr = dg(r + ux) - dg(r) + math.log(alpha)
+    u_dabx = dg(a + bb + ux)
+    u_db = dg(bb + ux) - u_dabx
+    u_db3 = dg(bb + uxm - 1) - u_dabx
+
+    log_t = np.log(alpha + big_t)
+    log_tx = np.log(alpha + t_x)
+    rx = r + x
+    a2 = u_b2[inv] - rx * log_t
+    a3 = u_b3[inv] - rx * log_tx  # -inf where x = 0
     mix = np.logaddexp(a2, a3)
-    ll = a1 + mix
+    ll = u_a1[inv] + mix
     pi3 = np.exp(a3 - mix)  # weight of the "dropped out after the last purchase" term
     pi2 = 1.0 - pi3
-    dg = sc.digamma
-    d_r = dg(r + x) - dg(r) + math.log(alpha) - pi2 * np.log(alpha + big_t)
-    d_r = d_r - pi3 * np.log(alpha + t_x)
-    d_alpha = r / alpha - pi2 * (r + x) / (alpha + big_t) - pi3 * (r + x) / (alpha + t_x)
+    d_r = u_dr[inv] - pi2 * log_t - pi3 * log_tx
+    d_alpha = r / alpha - rx * (pi2 / (alpha + big_t) + pi3 / (alpha + t_x))
     base_a = -(dg(a) - dg(a + bb))
     base_b = -(dg(bb) - dg(a + bb))
-    d_a = base_a + pi2 * (dg(a) - dg(a + bb + x)) + pi3 * (dg(a + 1) - dg(a + bb + x))
-    d_b = base_b + pi2 * (dg(bb + x) - dg(a + bb + x)) + pi3 * (dg(bb + xm - 1) - dg(a + bb + x))
+    d_a = base_a + pi2 * dg(a) + pi3 * dg(a + 1) - u_dabx[inv]
+    d_b = base_b + pi2 * u_db[inv] + pi3 * u_db3[inv]
     return ll, [d_r, d_alpha, d_a, d_b]
 
 
@@ -153,8 +171,10 @@ class BetaGeoModel:
         w = b.check_weights(weights, x.shape[0])
         b.check_identified(x, w)
 
+        groups = np.unique(x, return_inverse=True)
+
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
-            ll, grads = _loglik_terms(p, x, t_x, big_t)
+            ll, grads = _loglik_terms(p, x, t_x, big_t, groups)
             return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
 
         n = float(w.sum())
@@ -216,18 +236,24 @@ class BetaGeoModel:
         numpy.ndarray
             Expected purchases per customer.
         """
-        r, alpha, a, bb = self._p()
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
+        return np.asarray(
+            self._if_alive(tt, x, big_t) * self._p_alive(x, t_x, big_t), dtype=np.float64
+        )
+
+    def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
+        """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
+        r, alpha, a, bb = self._p()
         z = tt / (alpha + big_t + tt)
         log_ratio = (r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + tt))
-        numerator = (
+        return np.asarray(
             (a + bb + x - 1)
             / (a - 1)
-            * (1 - np.exp(log_ratio) * sc.hyp2f1(r + x, bb + x, a + bb + x - 1, z))
+            * (1 - np.exp(log_ratio) * b.hyp2f1(r + x, bb + x, a + bb + x - 1, z)),
+            dtype=np.float64,
         )
-        return np.asarray(numerator * self._p_alive(x, t_x, big_t), dtype=np.float64)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
         r, alpha, a, bb = self._p()

@@ -121,10 +121,12 @@ def customer_lifetime_value(
     x, t_x, big_t = b.check_rfm(frequency, recency, T)
     spend = spend_model.expected_spend(x, b.as_array(monetary_value, "monetary_value"))
     per_month = UNITS_PER_MONTH[time_unit]
+    # E_k = P(alive) * E[purchases in k months | alive]: P(alive) once, inputs checked once
+    alive = transaction_model._p_alive(x, t_x, big_t)
     total = np.zeros_like(x)
     previous = np.zeros_like(x)
     for k in range(1, horizon + 1):
-        current = transaction_model.expected_purchases(k * per_month, x, t_x, big_t)
+        current = transaction_model._if_alive(np.asarray(k * per_month), x, big_t)
         total += (current - previous) / (1.0 + d) ** k
         previous = current
-    return np.asarray(m * spend * total, dtype=np.float64)
+    return np.asarray(m * spend * alive * total, dtype=np.float64)

@@ -275,16 +275,22 @@ class ParetoNBDModel:
         numpy.ndarray
             Expected purchases per customer.
         """
-        r, alpha, s, beta = self._p()
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
+        return np.asarray(
+            self._if_alive(tt, x, big_t) * self._p_alive(x, t_x, big_t), dtype=np.float64
+        )
+
+    def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
+        """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
+        r, alpha, s, beta = self._p()
         if s == 1:
             growth = (r + x) * (beta + big_t) / (alpha + big_t) * np.log1p(tt / (beta + big_t))
         else:
             shrink = (s - 1) * (np.log(beta + big_t) - np.log(beta + big_t + tt))
             growth = (r + x) * (beta + big_t) / ((alpha + big_t) * (s - 1)) * -np.expm1(shrink)
-        return np.asarray(growth * self._p_alive(x, t_x, big_t), dtype=np.float64)
+        return np.asarray(growth, dtype=np.float64)
 
     def simulate(self, n_customers: int, T: Any, *, seed: int) -> pl.DataFrame:
         r"""Draw a synthetic population from the Pareto/NBD process.
