@@ -10,6 +10,7 @@ from ._bg_nbd import BetaGeoModel
 from ._clv import customer_lifetime_value
 from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
+from ._mbg_nbd import ModifiedBetaGeoModel
 from ._pareto_nbd import ParetoNBDModel
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ConvergenceError",
     "GammaGammaModel",
     "HoldoutEvaluation",
+    "ModifiedBetaGeoModel",
     "ParetoNBDModel",
     "customer_lifetime_value",
     "evaluate_holdout",

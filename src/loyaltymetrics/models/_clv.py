@@ -14,11 +14,12 @@ from loyaltymetrics._typing import FloatArray
 from . import _base as b
 from ._bg_nbd import BetaGeoModel
 from ._gamma_gamma import GammaGammaModel
+from ._mbg_nbd import ModifiedBetaGeoModel
 from ._pareto_nbd import ParetoNBDModel
 
 
 def customer_lifetime_value(
-    transaction_model: BetaGeoModel | ParetoNBDModel,
+    transaction_model: BetaGeoModel | ModifiedBetaGeoModel | ParetoNBDModel,
     spend_model: GammaGammaModel,
     frequency: Any,
     recency: Any,
@@ -44,7 +45,7 @@ def customer_lifetime_value(
 
     Parameters
     ----------
-    transaction_model : BetaGeoModel or ParetoNBDModel
+    transaction_model : BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel
         A fitted continuous-time transaction model (the discrete-time BG/BB model has
         no calendar months and is not accepted).
     spend_model : GammaGammaModel
@@ -98,10 +99,11 @@ def customer_lifetime_value(
     >>> round(float(clv[0]), 2), round(float(clv.sum()))
     (36.31, 71602)
     """
-    if not isinstance(transaction_model, BetaGeoModel | ParetoNBDModel):
+    if not isinstance(transaction_model, BetaGeoModel | ModifiedBetaGeoModel | ParetoNBDModel):
         raise TypeError(
             "transaction_model must be a fitted continuous-time transaction model "
-            f"(BetaGeoModel or ParetoNBDModel); got {type(transaction_model).__name__}"
+            "(BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel); "
+            f"got {type(transaction_model).__name__}"
         )
     if not isinstance(spend_model, GammaGammaModel):
         raise TypeError(f"spend_model must be a GammaGammaModel; got {type(spend_model).__name__}")
