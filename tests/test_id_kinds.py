@@ -31,6 +31,7 @@ BIG = 1 << 40
 # order-preserving maps from small ids (0..9) to another id column, and back
 ID_KINDS: dict[str, tuple[Callable[[pl.Expr], pl.Expr], Callable[[pl.Expr], pl.Expr]]] = {
     "int32": (lambda c: c.cast(pl.Int32), lambda c: c.cast(pl.Int64)),
+    "int64-negative": (lambda c: c - 7, lambda c: c + 7),
     "int64-big": (lambda c: (c - 5) * BIG, lambda c: c // BIG + 5),
     "uint64-big": (lambda c: (c * BIG).cast(pl.UInt64), lambda c: (c // BIG).cast(pl.Int64)),
     "uint32": (lambda c: c.cast(pl.UInt32), lambda c: c.cast(pl.Int64)),

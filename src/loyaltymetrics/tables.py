@@ -580,20 +580,40 @@ def cohort_retention(
             n,
         )
         activity = activity.filter(pl.col(_PERIOD) <= end_index)
-    activity = activity.unique()  # one row per (customer, period)
-    first = activity.group_by(cid).agg(
-        pl.col(_PERIOD).min().alias("__cohort"), pl.col(_PERIOD).max().alias("__last")
-    )
-    sizes = first.group_by("__cohort").agg(
-        pl.len().cast(pl.Int64).alias("cohort_size"), pl.col("__last").max().alias("__last")
-    )
-    last_index = end_index if observation_end is not None else pl.col("__last").max()
+    dtype = lf.collect_schema()[cid]
+    if _integer_key_fits(tx, cid, dtype):
+        # one Int64 key per order, sorted: the distinct (customer, period) rows come out in
+        # order, and a customer's cohort is the period on their first row (no join)
+        key = pl.col(cid).cast(pl.Int64) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
+        k = pl.col("__key")
+        visits = (
+            activity.select(key.alias("__key"))
+            .sort("__key")
+            .filter((k != k.shift()).fill_null(True))
+            .select((k // _KEY_SHIFT).alias("__cid"), k.alias(_PERIOD))
+            .with_columns(pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31))
+        )
+        new_customer = (pl.col("__cid") != pl.col("__cid").shift()).fill_null(True)
+        first = visits.filter(new_customer).select(
+            pl.col("__cid"), pl.col(_PERIOD).alias("__cohort")
+        )
+        visits = visits.with_columns(
+            pl.when(new_customer).then(pl.col(_PERIOD)).forward_fill().alias("__cohort")
+        )
+        sizes = first.group_by("__cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
+        sizes = sizes.join(visits.select(pl.col(_PERIOD).max().alias("__last")), how="cross")
+    else:
+        visits = activity.unique()  # one row per (customer, period)
+        first = activity.group_by(cid).agg(pl.col(_PERIOD).min().alias("__cohort"))
+        visits = visits.join(first, on=cid)
+        sizes = first.group_by("__cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
+        sizes = sizes.join(visits.select(pl.col(_PERIOD).max().alias("__last")), how="cross")
+    last_index = end_index if observation_end is not None else pl.col("__last")
     grid = sizes.with_columns(
         pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
     ).explode("period_index")
     active = (
-        activity.join(first.select(cid, "__cohort"), on=cid)
-        .with_columns((pl.col(_PERIOD) - pl.col("__cohort")).alias("period_index"))
+        visits.with_columns((pl.col(_PERIOD) - pl.col("__cohort")).alias("period_index"))
         .group_by("__cohort", "period_index")
         .agg(pl.len().cast(pl.Int64).alias("active"))
     )
