@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -353,3 +353,18 @@ def test_results_are_frozen_with_readable_repr() -> None:
         "Interval(estimate=0.45, low=0.3561, high=0.5476, confidence=0.95, method='wilson', n=100)"
     )
     assert "p_value=" in repr(stats.compare_proportions(6, 10, 4, 10))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 10), min_size=1, max_size=12),
+    st.sampled_from(["adjusted_wald", "wald"]),
+    st.floats(0.5, 0.999),
+)
+def test_nps_interval_contains_the_observed_score(
+    scores: list[int], method: str, confidence: float
+) -> None:
+    """Even with one answer (where the adjusted centre is pulled towards 0)."""
+    ci = stats.nps_interval(scores, method=method, confidence=confidence)  # type: ignore[arg-type]
+    assert ci.low <= ci.estimate <= ci.high
+    assert -100.0 <= ci.low <= ci.high <= 100.0

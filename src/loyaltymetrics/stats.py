@@ -292,6 +292,7 @@ def nps_bounds(
     p: FloatArray, d: FloatArray, n: FloatArray, z: float, method: str
 ) -> tuple[FloatArray, FloatArray]:
     """Vectorised NPS bounds in points from shares ``p``, ``d`` and sample size ``n``."""
+    observed = 100.0 * (p - d)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "adjusted_wald":
             n_adj = n + 3.0
@@ -302,6 +303,10 @@ def nps_bounds(
         se = np.sqrt((p + d - centre * centre) / n)
     low = np.clip(100.0 * (centre - z * se), -100.0, 100.0)
     high = np.clip(100.0 * (centre + z * se), -100.0, 100.0)
+    if method == "adjusted_wald":
+        # the adjusted centre moves towards 0; with one or two answers the interval would
+        # otherwise exclude the observed score (e.g. [-98.5, 48.5] for a single detractor)
+        low, high = np.fmin(low, observed), np.fmax(high, observed)
     empty = ~(n > (3.0 if method == "adjusted_wald" else 0.0))
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
@@ -325,7 +330,9 @@ def nps_interval(
 
     * **adjusted_wald** (default): add 3/4 to the promoter and the detractor counts and 3
       to $n$, then use the formula above, centred on the adjusted score. Near-nominal
-      coverage even for small samples and extreme shares.
+      coverage even for small samples and extreme shares. The interval is widened where
+      needed to contain the observed score (only with a handful of answers: a single
+      detractor gives [−100, 48.5], not [−98.5, 48.5]).
     * **wald**: the formula on the raw shares (zero width when every answer falls in one
       category; under-covers for small $n$).
     * **bootstrap**: percentile interval of `n_resamples` trinomial resamples of the
@@ -393,7 +400,12 @@ def nps_interval(
     if method == "bootstrap":
         return _nps_bootstrap(p, d, n, c, n_resamples, seed, estimate)
     low, high = nps_bounds(np.array([p]), np.array([d]), np.array([n]), z, method)
-    return Interval(estimate, float(low[0]), float(high[0]), c, method, n)
+    if math.isnan(estimate):
+        return Interval(estimate, float(low[0]), float(high[0]), c, method, n)
+    # shares and score are rounded separately: keep the score inside to the last bit
+    return Interval(
+        estimate, min(float(low[0]), estimate), max(float(high[0]), estimate), c, method, n
+    )
 
 
 def _nps_bootstrap(

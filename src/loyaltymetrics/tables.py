@@ -956,9 +956,12 @@ def survey_summary(
         da = (pl.col("__d") + 0.75) / n3
         se = ((pa + da - (pa - da) ** 2) / n3).sqrt()
         has = pl.col("nps_n") > 0
+        observed = pl.col("nps").cast(pl.Float64)  # the interval always contains it
+        low_nps = pl.min_horizontal((100.0 * (pa - da - z * se)).clip(-100.0, 100.0), observed)
+        high_nps = pl.max_horizontal((100.0 * (pa - da + z * se)).clip(-100.0, 100.0), observed)
         bounds += [
-            pl.when(has).then((100.0 * (pa - da - z * se)).clip(-100.0, 100.0)).alias("nps_low"),
-            pl.when(has).then((100.0 * (pa - da + z * se)).clip(-100.0, 100.0)).alias("nps_high"),
+            pl.when(has).then(low_nps).alias("nps_low"),
+            pl.when(has).then(high_nps).alias("nps_high"),
         ]
         order += ["nps", "nps_n", "nps_low", "nps_high"]
     if csat is not None:
