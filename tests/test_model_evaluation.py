@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,8 @@ from loyaltymetrics import datasets, models, tables
 
 DATA = Path(__file__).parent / "data"
 BG = models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+# CDNOW estimates of BTYDplus (see tests/test_mbg_nbd.py)
+MBG = models.ModifiedBetaGeoModel.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
 
 
 def small_split() -> pl.DataFrame:
@@ -131,6 +134,126 @@ def test_simulated_log_predictions_are_unbiased_in_aggregate() -> None:
     assert ev.actual_total > 1000
     # Poisson-scale sampling error of the total is ~ sqrt(total); allow a generous 5 %
     assert abs(ev.predicted_total / ev.actual_total - 1) < 0.05
+
+
+@pytest.mark.parametrize(
+    "model",
+    [BG, MBG, models.ParetoNBDModel.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)],
+    ids=["bg_nbd", "mbg_nbd", "pareto_nbd"],
+)
+def test_every_continuous_time_model_is_evaluated_with_its_own_expectations(
+    model: models.TransactionModel,
+) -> None:
+    split = small_split()
+    ev = models.evaluate_holdout(model, split, max_frequency=3)
+    expected = model.expected_purchases(
+        split["duration_holdout"], split["frequency_cal"], split["recency_cal"], split["T_cal"]
+    )
+    np.testing.assert_allclose(ev.customers["predicted"].to_numpy(), expected, rtol=1e-12)
+    assert ev.predicted_total == pytest.approx(expected.sum(), rel=1e-12)
+    if model is not BG:  # not BG/NBD's numbers under another name
+        bg = models.evaluate_holdout(BG, split, max_frequency=3).customers["predicted"]
+        assert np.abs(ev.customers["predicted"].to_numpy() - bg.to_numpy()).max() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def cdnow_split() -> pl.DataFrame:
+    return tables.calibration_holdout_split(
+        cdnow_log(),
+        calibration_end=dt.date(1997, 9, 30),
+        holdout_end=dt.date(1998, 6, 30),
+        time_scaler=7,
+    )
+
+
+def test_cdnow_mbg_nbd_forecast_is_close_to_bg_nbd_and_both_track_the_holdout(
+    cdnow_split: pl.DataFrame,
+) -> None:
+    rfm = (cdnow_split["frequency_cal"], cdnow_split["recency_cal"], cdnow_split["T_cal"])
+    bg = models.BetaGeoModel.fit(*rfm)
+    mbg = models.ModifiedBetaGeoModel.fit(*rfm)
+    # the split's calibration part is the CDNOW summary: BTYDplus's MBG/NBD estimates
+    assert {k: round(val, 3) for k, val in mbg.params.items()} == dict(MBG.params)
+    ev_bg = models.evaluate_holdout(bg, cdnow_split)
+    ev_mbg = models.evaluate_holdout(mbg, cdnow_split)
+
+    # per customer: the model's own conditional expectation over the holdout window
+    expected = mbg.expected_purchases(cdnow_split["duration_holdout"], *rfm)
+    np.testing.assert_allclose(ev_mbg.customers["predicted"].to_numpy(), expected, rtol=1e-12)
+    assert ev_mbg.customers["customer_id"].equals(cdnow_split["customer_id"])
+    assert ev_mbg.customers["actual"].equals(ev_bg.customers["actual"])
+    assert ev_mbg.actual_total == ev_bg.actual_total == 1882
+
+    # the two models forecast nearly the same total (about 1577 vs 1653 purchases) ...
+    assert abs(ev_mbg.predicted_total / ev_bg.predicted_total - 1) < 0.06
+    # ... and both fall short of the actual holdout purchases, by less than 20 %
+    for ev in (ev_bg, ev_mbg):
+        assert 0.8 < ev.predicted_total / ev.actual_total < 1.0
+        ratio = (ev.by_frequency["predicted"] / ev.by_frequency["actual"]).to_numpy()
+        assert np.all(np.abs(ratio - 1) < 0.4)
+    # the difference: MBG/NBD lets a customer without repeat purchases be gone already,
+    # so it predicts less for them than BG/NBD, for which they are all alive
+    zero = cdnow_split["frequency_cal"] == 0
+    p_alive = mbg.p_alive(*(c.filter(zero) for c in rfm))
+    assert p_alive.max() < 1.0
+    np.testing.assert_array_equal(bg.p_alive(*(c.filter(zero) for c in rfm)), 1.0)
+    assert ev_mbg.by_frequency["predicted"][0] < ev_bg.by_frequency["predicted"][0]
+    # per-customer errors of similar size
+    assert ev_mbg.mae == pytest.approx(ev_bg.mae, rel=0.05)
+    assert ev_mbg.rmse == pytest.approx(ev_bg.rmse, rel=0.05)
+
+
+class InDays:
+    """A model of one's own: a weekly model wrapped to take and predict in days."""
+
+    def __init__(self, weekly: models.TransactionModel) -> None:
+        self.weekly = weekly
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        return self.weekly.p_alive(frequency, np.asarray(recency) / 7, np.asarray(T) / 7)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        week = (np.asarray(a) / 7 for a in (t, recency, T))
+        t_w, recency_w, big_t_w = week
+        return self.weekly.expected_purchases(t_w, frequency, recency_w, big_t_w)
+
+
+def test_any_model_with_the_prediction_methods_is_accepted() -> None:
+    weeks = small_split()
+    days = weeks.with_columns(pl.col("recency_cal", "T_cal", "duration_holdout") * 7)
+    wrapped = InDays(MBG)
+    assert isinstance(wrapped, models.TransactionModel)
+    ev_days = models.evaluate_holdout(wrapped, days, max_frequency=3)
+    ev_weeks = models.evaluate_holdout(MBG, weeks, max_frequency=3)
+    np.testing.assert_allclose(
+        ev_days.customers["predicted"].to_numpy(),
+        ev_weeks.customers["predicted"].to_numpy(),
+        rtol=1e-12,
+    )
+    assert ev_days.by_frequency.equals(ev_weeks.by_frequency.select(ev_days.by_frequency.columns))
+
+
+class OneNumber:
+    """The right methods, but one number for the whole population."""
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        return np.float64(0.5)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        return np.float64(1.0)
+
+
+def test_model_type_errors() -> None:
+    split = small_split()
+    with pytest.raises(TypeError, match="not the class ModifiedBetaGeoModel"):
+        models.evaluate_holdout(models.ModifiedBetaGeoModel, split)  # type: ignore[arg-type]
+    bg_bb = models.BetaGeoBetaBinomModel.from_params(alpha=1.2, beta=0.75, gamma=0.66, delta=2.78)
+    with pytest.raises(TypeError, match="BetaGeoBetaBinomModel is a discrete-time model"):
+        models.evaluate_holdout(bg_bb, split)
+    with pytest.raises(TypeError, match="expected_purchases\\(t, frequency, recency, T\\)"):
+        models.evaluate_holdout(MBG.params, split)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"returned an array of shape \(\); expected \(5,\)"):
+        models.evaluate_holdout(OneNumber(), split)
 
 
 def test_errors() -> None:

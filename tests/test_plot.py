@@ -9,7 +9,10 @@ matplotlib.use("Agg")
 import datetime as dt
 import io
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
@@ -24,6 +27,7 @@ from loyaltymetrics import datasets, models, plot, tables
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BG = models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
 PARETO = models.ParetoNBDModel.from_params(r=0.55, alpha=10.58, s=0.61, beta=11.67)
+MBG = models.ModifiedBetaGeoModel.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
 D = dt.date
 
 # a, b arrive in January: nobody buys in February (retention 0, observed), a is back in
@@ -92,9 +96,8 @@ def summary(survey: pl.DataFrame) -> pl.DataFrame:
     return tables.survey_summary(survey, by="segment", nps="nps")
 
 
-@pytest.fixture(scope="module")
-def evaluation() -> models.HoldoutEvaluation:
-    split = pl.DataFrame(
+def holdout_split() -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "customer_id": ["a", "b", "c", "d", "e", "f"],
             "frequency_cal": [0, 0, 1, 3, 9, 4],
@@ -104,7 +107,11 @@ def evaluation() -> models.HoldoutEvaluation:
             "duration_holdout": [39.0, 39.0, 39.0, 39.0, 20.0, 39.0],
         }
     )
-    return models.evaluate_holdout(BG, split, max_frequency=3)
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> models.HoldoutEvaluation:
+    return models.evaluate_holdout(BG, holdout_split(), max_frequency=3)
 
 
 Draw = Callable[[Axes | None], Axes]
@@ -285,9 +292,9 @@ def test_nps_by_segment_error_bars_are_the_intervals(summary: pl.DataFrame) -> N
 # p_alive_matrix and frequency_recency_matrix
 
 
-@pytest.mark.parametrize("model", [BG, PARETO], ids=["bg_nbd", "pareto_nbd"])
+@pytest.mark.parametrize("model", [BG, MBG, PARETO], ids=["bg_nbd", "mbg_nbd", "pareto_nbd"])
 def test_p_alive_matrix_values_are_the_model_p_alive_on_the_grid(
-    model: models.BetaGeoModel | models.ParetoNBDModel,
+    model: models.TransactionModel,
 ) -> None:
     age, max_recency, max_frequency = 40.0, 30.0, 5
     ax = plot.p_alive_matrix(model, T=age, max_frequency=max_frequency, max_recency=max_recency)
@@ -326,6 +333,32 @@ def test_frequency_recency_matrix_values_are_the_expected_purchases_in_one_unit(
     np.testing.assert_allclose(values, expected, rtol=1e-12)
 
 
+def test_frequency_recency_matrix_of_mbg_nbd_is_its_expected_purchases() -> None:
+    age, max_frequency = 39.0, 3
+    ax = plot.frequency_recency_matrix(MBG, T=age, max_frequency=max_frequency)
+    values = image_values(ax)
+    n_freq, n_rec = values.shape
+    f, r = np.meshgrid(np.arange(n_freq, dtype=float), np.linspace(0.0, age, n_rec), indexing="ij")
+    possible = ~((f == 0) & (r > 0))
+    expected = np.full(f.shape, np.nan)
+    expected[possible] = MBG.expected_purchases(
+        1.0, f[possible], r[possible], np.full(possible.sum(), age)
+    )
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    bg_values = image_values(plot.frequency_recency_matrix(BG, T=age, max_frequency=max_frequency))
+    assert not np.allclose(values[~np.isnan(values)], bg_values[~np.isnan(bg_values)])
+
+
+def test_p_alive_of_customers_without_repeat_purchases_is_below_one_only_under_mbg_nbd() -> None:
+    """BG/NBD's one-time buyers are alive for sure; MBG/NBD's may have left at once."""
+    mbg = image_values(plot.p_alive_matrix(MBG, T=39.0, max_frequency=3))
+    bg = image_values(plot.p_alive_matrix(BG, T=39.0, max_frequency=3))
+    assert bg[0, 0] == 1.0
+    # [1 + a/b (1 + T/alpha)^r]^-1 by hand
+    assert mbg[0, 0] == pytest.approx(1 / (1 + 0.891 / 1.614 * (1 + 39.0 / 6.183) ** 0.525))
+    assert mbg[0, 0] < 0.5
+
+
 def test_matrix_columns_are_centred_on_their_recency() -> None:
     ax = plot.p_alive_matrix(BG, T=30.0, max_frequency=3)
     n_rec = image_values(ax).shape[1]
@@ -356,6 +389,76 @@ def test_calibration_holdout_plots_the_table_by_frequency(
     assert labels == [str(k) for k in range(t.height - 1)] + [f"{t.height - 1}+"]
     assert labels[-1].endswith("+")
     assert [x.get_text() for x in ax.get_legend().get_texts()] == ["actual", "model"]
+
+
+# --------------------------------------------------------------------------------------
+# MBG/NBD and models of one's own
+
+
+@pytest.fixture(scope="module")
+def mbg_draws() -> dict[str, Callable[[], Axes]]:
+    evaluation = models.evaluate_holdout(MBG, holdout_split(), max_frequency=3)
+    return {
+        "frequency_recency_matrix": lambda: plot.frequency_recency_matrix(
+            MBG, T=39.0, max_frequency=8
+        ),
+        "p_alive_matrix": lambda: plot.p_alive_matrix(MBG, T=39.0, max_frequency=8),
+        "calibration_holdout": lambda: plot.calibration_holdout(evaluation),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "min_coloured"),
+    [
+        # a heatmap fills most of its axes; two lines and their markers take less room
+        ("frequency_recency_matrix", (6.0, 5.0), 0.2),
+        ("p_alive_matrix", (6.0, 5.0), 0.2),
+        ("calibration_holdout", (7.0, 4.5), 0.002),
+    ],
+)
+def test_mbg_nbd_figures_render_to_png(
+    name: str,
+    size: tuple[float, float],
+    min_coloured: float,
+    mbg_draws: dict[str, Callable[[], Axes]],
+    tmp_path: Path,
+) -> None:
+    ax = mbg_draws[name]()
+    assert ax.has_data()
+    path = tmp_path / f"{name}.png"
+    dpi = 50
+    figure = ax.figure
+    assert isinstance(figure, Figure)
+    figure.savefig(path, format="png", dpi=dpi)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    pixels = mpimg.imread(path)
+    width, height = size
+    assert pixels.shape == (round(height * dpi), round(width * dpi), 4)
+    rgb = pixels[..., :3]
+    assert rgb.std() > 0.05  # not a constant canvas
+    # empty axes render in black, white and greys only: the data are the coloured pixels
+    coloured = (rgb.max(axis=-1) - rgb.min(axis=-1)) > 0.2
+    assert coloured.mean() > min_coloured
+
+
+class InDays:
+    """A model of one's own: a weekly model wrapped to take days."""
+
+    def __init__(self, weekly: models.TransactionModel) -> None:
+        self.weekly = weekly
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        return self.weekly.p_alive(frequency, np.asarray(recency) / 7, np.asarray(T) / 7)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        t_w, recency_w, big_t_w = (np.asarray(a) / 7 for a in (t, recency, T))
+        return self.weekly.expected_purchases(t_w, frequency, recency_w, big_t_w)
+
+
+def test_any_model_with_the_prediction_methods_is_plotted() -> None:
+    wrapped = image_values(plot.p_alive_matrix(InDays(MBG), T=273.0, max_frequency=4))
+    weekly = image_values(plot.p_alive_matrix(MBG, T=39.0, max_frequency=4))
+    np.testing.assert_allclose(wrapped, weekly, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -393,13 +496,31 @@ def test_empty_tables(cohorts: pl.DataFrame, periods: pl.DataFrame, summary: pl.
         plot.nps_by_segment(summary.head(0), by="segment")
 
 
+class OneNumber:
+    """The right methods, but one number for the whole grid."""
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        return 0.5
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        return 1.0
+
+
 @pytest.mark.parametrize("function", [plot.p_alive_matrix, plot.frequency_recency_matrix])
 def test_wrong_model_type(function: Callable[..., Axes]) -> None:
     gamma_gamma = models.GammaGammaModel.from_params(p=6.25, q=3.74, v=15.44)
-    with pytest.raises(TypeError, match="BetaGeoModel or ParetoNBDModel"):
+    expected = "BetaGeoModel, ModifiedBetaGeoModel, ParetoNBDModel, or any object with"
+    with pytest.raises(TypeError, match=expected):
         function(gamma_gamma, T=30.0)
-    with pytest.raises(TypeError, match="BetaGeoModel or ParetoNBDModel"):
+    with pytest.raises(TypeError, match=expected):
         function(BG.params, T=30.0)
+    with pytest.raises(TypeError, match="not the class ModifiedBetaGeoModel"):
+        function(models.ModifiedBetaGeoModel, T=30.0)
+    bg_bb = models.BetaGeoBetaBinomModel.from_params(alpha=1.2, beta=0.75, gamma=0.66, delta=2.78)
+    with pytest.raises(TypeError, match="BetaGeoBetaBinomModel is a discrete-time model"):
+        function(bg_bb, T=30.0)
+    with pytest.raises(ValueError, match=r"returned an array of shape \(\)"):
+        function(OneNumber(), T=30.0)
 
 
 @pytest.mark.parametrize("function", [plot.p_alive_matrix, plot.frequency_recency_matrix])

@@ -21,7 +21,8 @@ except ImportError as err:  # pragma: no cover - exercised only without matplotl
         'loyaltymetrics.plot needs matplotlib: pip install "loyaltymetrics[plot]"'
     ) from err
 
-from .models import BetaGeoModel, HoldoutEvaluation, ParetoNBDModel
+from .models import HoldoutEvaluation, TransactionModel
+from .models._transaction import check_predictions, check_transaction_model
 
 __all__ = [
     "calibration_holdout",
@@ -191,12 +192,9 @@ def nps_by_segment(
 
 
 def _grid_values(
-    model: Any, max_frequency: int, max_recency: float, T: float, what: str
+    model: object, max_frequency: int, max_recency: float, T: float, what: str
 ) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]]:
-    if not isinstance(model, BetaGeoModel | ParetoNBDModel):
-        raise TypeError(
-            f"model must be a BetaGeoModel or ParetoNBDModel; got {type(model).__name__}"
-        )
+    checked = check_transaction_model(model)
     if not max_recency > 0:
         raise ValueError(f"max_recency must be positive; got max_recency={max_recency}")
     if max_recency > T:
@@ -207,11 +205,18 @@ def _grid_values(
     f_flat, r_flat = f_grid.ravel(), r_grid.ravel()
     valid = ~((f_flat == 0) & (r_flat > 0))
     out = np.full(f_flat.shape, np.nan)
-    t_flat = np.full(int(valid.sum()), T)
+    n_valid = int(valid.sum())
+    t_flat = np.full(n_valid, T)
     if what == "p_alive":
-        out[valid] = model.p_alive(f_flat[valid], r_flat[valid], t_flat)
+        out[valid] = check_predictions(
+            checked.p_alive(f_flat[valid], r_flat[valid], t_flat), n_valid, "p_alive"
+        )
     else:
-        out[valid] = model.expected_purchases(1.0, f_flat[valid], r_flat[valid], t_flat)
+        out[valid] = check_predictions(
+            checked.expected_purchases(1.0, f_flat[valid], r_flat[valid], t_flat),
+            n_valid,
+            "expected_purchases",
+        )
     return out.reshape(f_grid.shape), recency
 
 
@@ -251,7 +256,7 @@ def _matrix(
 
 
 def frequency_recency_matrix(
-    model: BetaGeoModel | ParetoNBDModel,
+    model: TransactionModel,
     *,
     T: float,
     max_frequency: int = 20,
@@ -262,8 +267,10 @@ def frequency_recency_matrix(
 
     Parameters
     ----------
-    model : BetaGeoModel or ParetoNBDModel
-        A fitted transaction model.
+    model : models.TransactionModel
+        A fitted continuous-time transaction model: `BetaGeoModel`,
+        `ModifiedBetaGeoModel`, `ParetoNBDModel`, or any object with their `p_alive` and
+        `expected_purchases` methods.
     T : float
         Age of the hypothetical customers, in the model's time unit.
     max_frequency : int, default=20
@@ -285,7 +292,7 @@ def frequency_recency_matrix(
 
 
 def p_alive_matrix(
-    model: BetaGeoModel | ParetoNBDModel,
+    model: TransactionModel,
     *,
     T: float,
     max_frequency: int = 20,
@@ -296,8 +303,10 @@ def p_alive_matrix(
 
     Parameters
     ----------
-    model : BetaGeoModel or ParetoNBDModel
-        A fitted transaction model.
+    model : models.TransactionModel
+        A fitted continuous-time transaction model: `BetaGeoModel`,
+        `ModifiedBetaGeoModel`, `ParetoNBDModel`, or any object with their `p_alive` and
+        `expected_purchases` methods.
     T : float
         Age of the hypothetical customers, in the model's time unit.
     max_frequency : int, default=20
@@ -323,7 +332,7 @@ def calibration_holdout(evaluation: HoldoutEvaluation, *, ax: Axes | None = None
     Parameters
     ----------
     evaluation : HoldoutEvaluation
-        The result of `models.evaluate_holdout`.
+        The result of `models.evaluate_holdout`, for any transaction model it accepts.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; default a new figure.
 

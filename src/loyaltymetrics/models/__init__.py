@@ -12,6 +12,7 @@ from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
 from ._mbg_nbd import ModifiedBetaGeoModel
 from ._pareto_nbd import ParetoNBDModel
+from ._transaction import TransactionModel
 
 __all__ = [
     "BetaGeoBetaBinomModel",
@@ -21,6 +22,7 @@ __all__ = [
     "HoldoutEvaluation",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
+    "TransactionModel",
     "customer_lifetime_value",
     "evaluate_holdout",
 ]

@@ -10,8 +10,7 @@ import numpy as np
 import polars as pl
 
 from . import _base as b
-from ._bg_nbd import BetaGeoModel
-from ._pareto_nbd import ParetoNBDModel
+from ._transaction import TransactionModel, check_predictions, check_transaction_model
 
 _REQUIRED = ("frequency_cal", "recency_cal", "T_cal", "frequency_holdout", "duration_holdout")
 
@@ -59,7 +58,7 @@ class HoldoutEvaluation:
 
 
 def evaluate_holdout(
-    model: BetaGeoModel | ParetoNBDModel,
+    model: TransactionModel,
     split: pl.DataFrame | pl.LazyFrame,
     *,
     customer_id: str = "customer_id",
@@ -76,8 +75,10 @@ def evaluate_holdout(
 
     Parameters
     ----------
-    model : BetaGeoModel or ParetoNBDModel
-        A transaction model fitted to the calibration columns (same time unit).
+    model : TransactionModel
+        A continuous-time transaction model fitted to the calibration columns (same time
+        unit): `BetaGeoModel`, `ModifiedBetaGeoModel`, `ParetoNBDModel`, or any object
+        with their `p_alive` and `expected_purchases(t, frequency, recency, T)` methods.
     split : polars.DataFrame or polars.LazyFrame
         A table with `frequency_cal`, `recency_cal`, `T_cal`, `frequency_holdout` and
         `duration_holdout`, as `tables.calibration_holdout_split` returns (a LazyFrame
@@ -95,12 +96,14 @@ def evaluate_holdout(
     Raises
     ------
     TypeError
-        If `model` is not a continuous-time transaction model, `split` is not a polars
-        frame, or `max_frequency` is not an int.
+        If `model` is not a fitted continuous-time transaction model (a model class, the
+        discrete-time BG/BB model or an object without the two methods), `split` is not
+        a polars frame, or `max_frequency` is not an int.
     ValueError
         If a required column is missing (all missing ones are named), the calibration
         columns are invalid (as in `fit`), the holdout counts are not whole numbers ≥ 0,
-        the durations are not ≥ 0, or `max_frequency < 1`.
+        the durations are not ≥ 0, `max_frequency < 1`, or the model's
+        `expected_purchases` does not return one value per customer.
 
     References
     ----------
@@ -124,11 +127,7 @@ def evaluate_holdout(
     >>> ev.n_customers, ev.actual_total
     (3, 5.0)
     """
-    if not isinstance(model, BetaGeoModel | ParetoNBDModel):
-        raise TypeError(
-            "model must be a continuous-time transaction model (BetaGeoModel or "
-            f"ParetoNBDModel); got {type(model).__name__}"
-        )
+    model = check_transaction_model(model)
     if isinstance(max_frequency, bool) or not isinstance(max_frequency, int):
         raise TypeError(f"max_frequency must be an int; got {max_frequency!r}")
     if max_frequency < 1:
@@ -155,7 +154,9 @@ def evaluate_holdout(
     if (duration < 0).any():
         i = int(np.flatnonzero(duration < 0)[0])
         raise ValueError(f"duration_holdout must be >= 0; got duration_holdout[{i}]={duration[i]}")
-    predicted = model.expected_purchases(duration, x, t_x, big_t)
+    predicted = check_predictions(
+        model.expected_purchases(duration, x, t_x, big_t), x.shape[0], "expected_purchases"
+    )
     error = predicted - actual
 
     customers = pl.DataFrame(
