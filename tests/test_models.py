@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import mpmath
 import numpy as np
 import polars as pl
 import pytest
@@ -34,6 +35,7 @@ from loyaltymetrics.models import (
     ParetoNBDModel,
     customer_lifetime_value,
 )
+from loyaltymetrics.models._base import hyp2f1_robust
 
 # ------------------------------------------------------------------ published values
 
@@ -178,6 +180,30 @@ def _bg_nbd_conditional_by_quadrature(
         )
         log_total = float(np.logaddexp(log_alive, log_quit))
     return math.exp(log_alive - log_total), numerator * math.exp(-log_total)
+
+
+def _mp_bg_nbd_expected(
+    params: Mapping[str, float], t: float, x: int = 0, t_x: float = 0.0, big_t: float = 0.0
+) -> float:
+    """FHL (2005) eq. (10), times P(alive), at 60 digits (eq. (7) for x = t_x = T = 0).
+
+    The closed form is 0/0 at a = 1 and 0·∞ at a + b + x = 1; there the reference is the
+    closed form 1e-30 away (the limit, to ~30 digits).
+    """
+    with mpmath.workdps(60):
+        r, alpha, a, b = (mpmath.mpf(params[k]) for k in ("r", "alpha", "a", "b"))
+        t, t_x, big_t = mpmath.mpf(t), mpmath.mpf(t_x), mpmath.mpf(big_t)
+        eps = mpmath.mpf(10) ** -30
+        if a == 1:
+            a += eps
+        if a + b + x - 1 == 0:
+            b += eps
+        c = a + b + x - 1
+        bracket = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * mpmath.hyp2f1(
+            r + x, b + x, c, t / (alpha + big_t + t)
+        )
+        odds = a / (b + x - 1) * ((alpha + big_t) / (alpha + t_x)) ** (r + x) if x > 0 else 0
+        return float(c / (a - 1) * bracket / (1 + odds))
 
 
 def _pareto_terms(
@@ -634,30 +660,38 @@ def test_bg_bb_expectations_at_gamma_equal_to_one() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BG/NBD expectations divide by a - 1: a = 1 raises ZeroDivisionError "
-    "(expected_purchases_new) or returns -inf with a RuntimeWarning (expected_purchases), and "
-    "a within ~1e-12 of 1 loses most digits to cancellation; the limit at a = 1 is finite",
-)
-@pytest.mark.parametrize("a", [1.0, 1.0 + 1e-12])
+@pytest.mark.parametrize("a", [1.0, 1.0 + 1e-12, 1.0 - 1e-9, 1.0 + 1e-6, 1.0 - 1e-4])
 def test_bg_nbd_expectations_near_a_equal_to_one(a: float) -> None:
+    # the closed form divides by a - 1; its limit at a = 1 is finite (FHL 2005, eq. 7, 10)
     params = {"r": 0.243, "alpha": 4.414, "a": a, "b": 2.426}
     bg = BetaGeoModel.from_params(**params)
     assert bg.expected_purchases_new(10.0) == pytest.approx(
-        _bg_nbd_new_by_quadrature(params, 10.0), rel=1e-6
+        _bg_nbd_new_by_quadrature(params, 10.0), rel=1e-9
     )
     reference = _bg_nbd_conditional_by_quadrature(params, 10.0, 2, 30.0, 38.0)[1]
-    assert bg.expected_purchases(10.0, 2, 30.0, 38.0)[0] == pytest.approx(reference, rel=1e-6)
+    assert bg.expected_purchases(10.0, 2, 30.0, 38.0)[0] == pytest.approx(reference, rel=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BG/NBD E[X(t)] = (a+b-1)/(a-1)[1 - (alpha/(alpha+t))^r hyp2f1(r, b; a+b-1; "
-    "t/(alpha+t))] breaks at finite-limit parameters: a + b = 1 gives 0·inf = nan (with a "
-    "RuntimeWarning); for t >> alpha scipy's hyp2f1 fails when a - 1 - r is a whole number: "
-    "nan or -inf for a = r, a 1e-3 relative error (no warning) for a = r + 1",
-)
+@pytest.mark.parametrize("t", [0.01, 1.0, 39.0, 1e4])
+def test_bg_nbd_expectations_are_continuous_through_a_equal_to_one(t: float) -> None:
+    # E[X(t)] falls strictly as a rises (p ~ Beta(a, b) grows stochastically), and the
+    # value at a = 1 sits where its neighbours put it: their mean equals it up to the
+    # O(δ²) curvature, so a jump anywhere near the noise level of the a - 1 division fails
+    def at(a: float) -> tuple[float, float]:
+        bg = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=a, b=2.426)
+        new = bg.expected_purchases_new(t)
+        assert isinstance(new, float)
+        return new, float(bg.expected_purchases(t, 2, 30.0, 38.0)[0])
+
+    middle = at(1.0)
+    curvature = (1.0 + math.log1p(t / 4.414)) ** 2
+    for delta in (1e-6, 1e-4, 1e-3, 1e-2):  # from the series path to the closed form
+        below, above = at(1.0 - delta), at(1.0 + delta)
+        for lo, mid, hi in zip(below, middle, above, strict=True):
+            assert lo > mid > hi
+            assert (lo + hi) / 2 == pytest.approx(mid, rel=5 * curvature * delta**2 + 1e-12)
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -665,16 +699,101 @@ def test_bg_nbd_expectations_near_a_equal_to_one(a: float) -> None:
         {"r": 0.5, "alpha": 1.0, "a": 0.5, "b": 0.5},
         {"r": 1.5927423248955488, "alpha": 1.0, "a": 1.5927423248955488, "b": 1.3441992137058825},
         {"r": 1.5927423248955488, "alpha": 1.0, "a": 2.5927423248955488, "b": 1.3441992137058825},
+        {"r": 0.3, "alpha": 1.0, "a": 2.3, "b": 0.7},
+        {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 0.05},
     ],
-    ids=["a_plus_b_eq_1", "a_eq_r_nan", "a_eq_r_minus_inf", "a_eq_r_plus_1_inexact"],
+    ids=[
+        "a_plus_b_eq_1",
+        "a_eq_r_nan",
+        "a_eq_r_minus_inf",
+        "a_eq_r_plus_1_inexact",
+        "a_eq_r_plus_2",
+        "a_eq_r_eq_1",
+    ],
 )
 def test_bg_nbd_expected_purchases_new_at_degenerate_hypergeometric_parameters(
     params: dict[str, float],
 ) -> None:
+    # a + b = 1 makes the closed form 0·∞; a - r whole makes c - a - b of its 2F1 whole,
+    # where scipy's hyp2f1 fails for z = t/(α+t) near 1
     bg = BetaGeoModel.from_params(**params)
-    with np.errstate(all="ignore"):
-        value = bg.expected_purchases_new(1000.0)
-    assert value == pytest.approx(_bg_nbd_new_by_quadrature(params, 1000.0), rel=1e-8)
+    for t in (1.0, 1000.0, 1e5):
+        value = bg.expected_purchases_new(t)
+        assert value == pytest.approx(_bg_nbd_new_by_quadrature(params, t), rel=1e-8)
+
+
+BG_MPMATH_GRID = [
+    BG_NBD_CDNOW,
+    {"r": 0.243, "alpha": 4.414, "a": 1.0, "b": 2.426},
+    {"r": 0.243, "alpha": 4.414, "a": 1.0 + 1e-6, "b": 2.426},
+    {"r": 0.243, "alpha": 4.414, "a": 1.0 - 1e-6, "b": 2.426},
+    {"r": 1.0, "alpha": 1.0, "a": 0.5, "b": 0.5},
+    {"r": 0.5, "alpha": 1.0, "a": 0.5, "b": 0.5},
+    {"r": 1.5927, "alpha": 1.0, "a": 1.5927, "b": 1.3442},
+    {"r": 1.5927, "alpha": 1.0, "a": 2.5927, "b": 1.3442},
+    {"r": 1.5927, "alpha": 1.0, "a": 2.5927 + 1e-9, "b": 1.3442},
+    {"r": 0.3, "alpha": 2.0, "a": 2.3, "b": 0.7},
+    {"r": 2.2, "alpha": 0.5, "a": 0.2, "b": 3.0},
+    {"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 0.05},
+    {"r": 0.05, "alpha": 0.1, "a": 10.0, "b": 10.0},
+    {"r": 10.0, "alpha": 100.0, "a": 0.05, "b": 0.05},
+]
+
+
+@pytest.mark.parametrize("params", BG_MPMATH_GRID)
+def test_bg_nbd_expectations_match_mpmath(params: dict[str, float]) -> None:
+    # FHL (2005) eq. (7) and (10) at 60 digits, over t/α from 1e-3 to 1e6 and x up to 80,
+    # including a = 1, a - r whole, a + b = 1 and a + b < 1
+    bg = BetaGeoModel.from_params(**params)
+    ts = np.array([1e-3, 0.5, 10.0, 1e3, 1e5]) * params["alpha"] * 10
+    new = bg.expected_purchases_new(ts)
+    for t, value in zip(ts.tolist(), np.asarray(new).tolist(), strict=True):
+        assert value == pytest.approx(_mp_bg_nbd_expected(params, t), rel=1e-10), t
+    for x, t_x, big_t in ((1, 2.0, 30.0), (7, 25.0, 30.0), (80, 29.0, 30.0)):
+        got = bg.expected_purchases(ts, x, t_x, big_t)
+        for t, value in zip(ts.tolist(), got.tolist(), strict=True):
+            reference = _mp_bg_nbd_expected(params, t, x, t_x, big_t)
+            assert value == pytest.approx(reference, rel=1e-10, abs=1e-300), (t, x)
+
+
+def _mp_hyp2f1_and_integral(a: float, b: float, c: float, u: float) -> tuple[float, float]:
+    """2F1(a, b; c; z) and ∫_0^z 2F1(a, b; c; y) dy at z = u/(1+u) exactly, by
+    (c-1)/((a-1)(b-1)) [2F1(a-1, b-1; c-1; z) - 1], at 30+ digits (a, b or c = 1: the
+    limit, from 1e-25 away)."""
+    ones = [a, b, c].count(1.0)  # each 1 moved by eps: the bracket is ~eps^ones
+    with mpmath.workdps(30 + 25 * ones):
+        eps = mpmath.mpf(10) ** -25
+        z = mpmath.mpf(u) / (1 + mpmath.mpf(u))
+        am, bm, cm = (mpmath.mpf(p) + (eps if p == 1 else 0) for p in (a, b, c))
+        value = mpmath.hyp2f1(a, b, c, z)
+        integral = (cm - 1) / ((am - 1) * (bm - 1)) * (mpmath.hyp2f1(am - 1, bm - 1, cm - 1, z) - 1)
+        return float(value), float(integral)
+
+
+def test_robust_hyp2f1_matches_mpmath() -> None:
+    # a grid where c - a - b is whole (scipy's weak spot for z > 0.9), near whole, and not;
+    # z = u/(1+u) up to 1 - 1e-9; c from 0.05 to 500; one polynomial (a = -1)
+    cases = [(-1.0, 2.426, 0.426), (-1.0, 0.2, 2.2)]
+    for a, b, lam in itertools.product(
+        (-9.9, 0.05, 1.0, 1.5927, 11.0),
+        (0.2, 1.0, 2.426),
+        (-2.0, -0.5, 0.0, 1e-9, 1.0, 2.0, 6.5, 500.0),
+    ):
+        if a + b + lam > 0.04:
+            cases.append((a, b, a + b + lam))
+    u = np.array([0.0, 1e-3, 0.3, 9.0, 1e3, 1e5, 1e9])
+    worst = 0.0
+    for a, b, c in cases:
+        value, integral = hyp2f1_robust(a, b, c, u / (1 + u), 1 / (1 + u))
+        assert value[0] == 1.0
+        assert integral[0] == 0.0
+        for ui, vi, ii in zip(
+            u[1:].tolist(), value[1:].tolist(), integral[1:].tolist(), strict=True
+        ):
+            ref, ref_i = _mp_hyp2f1_and_integral(a, b, c, ui)
+            # a value near 0 is a cancellation that only 1 - z (not given) could avoid
+            worst = max(worst, abs(vi - ref) / max(abs(ref), 1e-3), abs(ii - ref_i) / abs(ref_i))
+    assert worst < 1e-11
 
 
 # ------------------------------------------------------------- 3. simulate and recover
@@ -829,12 +948,28 @@ def _transaction_model(kind: str, params: dict[str, float]) -> Any:
     )
 
 
+def _with_edge_cases(draw: st.DrawFn, kind: str, params: dict[str, float]) -> dict[str, float]:
+    """Move some draws onto the parameter values where closed forms are 0/0 or 0·∞ or
+    their Gauss hypergeometric functions are degenerate (c - a - b whole)."""
+    edge = draw(st.sampled_from(["none", "none", "one", "whole", "sum_one"]))
+    first = "a" if kind == "bg" else "r"  # BG/NBD: a - 1 and a - r; Pareto/NBD: r and s
+    if edge == "one":
+        params[first] = 1.0
+    elif edge == "whole":
+        shift = draw(st.integers(-2, 3))
+        if kind == "bg" and 0.05 <= params["r"] + shift <= 10.0:
+            params["a"] = params["r"] + shift
+        elif kind != "bg":
+            params[draw(st.sampled_from(["r", "s"]))] = float(draw(st.integers(1, 4)))
+    elif edge == "sum_one" and kind == "bg" and params["a"] < 0.95:
+        params["b"] = 1.0 - params["a"]
+    return params
+
+
 def _model_and_history(draw: st.DrawFn, kind: str) -> tuple[Any, tuple[int, float, float]]:
     params = draw(bg_params if kind == "bg" else pareto_params)
-    if kind == "bg":  # known bugs with their own xfail tests: a = 1, a - r a whole number
-        assume(abs(params["a"] - 1) > 1e-3)
-        assume(abs(params["a"] - params["r"] - round(params["a"] - params["r"])) > 1e-6)
-        assume(abs(params["a"] + params["b"] - 1) > 1e-6)
+    if kind == "bg":
+        params = _with_edge_cases(draw, kind, params)
     return _transaction_model(kind, params), draw(histories())
 
 

@@ -67,6 +67,91 @@ def _loglik_terms(
     return ll, [d_r, d_alpha, d_a, d_b]
 
 
+_NEAR_ONE = 1e-3
+"""|a - 1| below which the closed form's division by a - 1 loses digits: series path."""
+_NEAR_WHOLE = 1e-3
+"""Distance of a - r from a whole number below which scipy's 2F1 is unreliable near z = 1."""
+_LARGE_Z = 0.85
+_SMALL_Z = 0.01
+"""Below this z the closed form's 1 - (1 - z)^(a-1) 2F1 cancels; the series is short there."""
+_EXTREME_Z = 0.999
+"""Above this z, scipy's 2F1 (given z, not 1 - z) loses about |c - a - b| · u ulps."""
+
+
+def _expected_count(r: Any, u: Any, a: float, bb: Any) -> FloatArray:
+    r"""$E[(1 - (1 + pu)^{-r})/p]$ for $p \sim \text{Beta}(a, b)$: BG/NBD expected purchases.
+
+    A customer who is active now, with purchase rate $\lambda \sim \text{Gamma}(r, \alpha)$
+    and dropout probability $p \sim \text{Beta}(a, b)$, makes $(1 - e^{-\lambda p t})/p$
+    purchases in the next $t$ on average given $(\lambda, p)$; integrating $\lambda$ gives the
+    above with $u = t/\alpha$. FHL (2005, eq. 7 and 10) write it as
+
+    $$\frac{a + b - 1}{a - 1}\left[1 - (1 + u)^{-r}\,
+      {}_2F_1\!\left(r, b; a + b - 1; z\right)\right], \quad z = \frac{u}{1 + u}.$$
+
+    New customers: `r, b` = the model's; a customer with `x` repeat purchases observed for
+    `T`: `r + x, b + x` and $u = t/(\alpha + T)$. (MBG/NBD's $E[X(t)]$ is
+    $\frac{b}{a + b}$ times this with `b + 1` in place of `b`.) `bb` is $b$.
+
+    Fast path: the closed form after Euler's transformation,
+    $\frac{C}{a-1}[1 - (1 + u)^{1-a}{}_2F_1(C - r, a - 1; C; z)]$ with $C = a + b - 1$,
+    which cannot overflow for large `r`. Where that is unreliable (a near 1, where it is
+    0/0 at a = 1; a - r near a whole number with z near 1, where scipy's 2F1 fails;
+    C = 0; tiny z, where the bracket cancels; z within 1e-3 of 1, where the rounding of z
+    costs digits) the same quantity is computed from
+
+    $$C\,\frac{1 - (1+u)^{1-a}}{a - 1} - (1 + u)^{1-a} (C - r)
+      \int_0^z {}_2F_1(C - r + 1, a; C + 1; y)\,dy$$
+
+    (from $\frac{d}{dz}{}_2F_1(A, a-1; C; z) = \frac{A(a-1)}{C}{}_2F_1(A+1, a; C+1; z)$),
+    which has no division by $a - 1$ or by $C$: its first fraction is $\log(1 + u)$ at
+    $a = 1$, and the integral comes from `hyp2f1_robust`. `a` is a scalar; `r`, `u`, `b`
+    broadcast.
+    """
+    shape = np.broadcast_shapes(np.shape(r), np.shape(u), np.shape(bb))
+    rr, uu, b_ = (
+        np.ravel(v)
+        for v in np.broadcast_arrays(*(np.asarray(w, dtype=np.float64) for w in (r, u, bb)))
+    )
+    c = a + b_ - 1.0
+    log_grow = np.log1p(uu)  # log(1 + u) = -log(1 - z)
+    z = uu / (1.0 + uu)
+    if abs(a - 1.0) < _NEAR_ONE:
+        slow = np.ones(z.size, dtype=bool)
+    else:
+        slow = (z < _SMALL_Z) | (z > _EXTREME_Z) | (np.abs(c) < 1e-6)
+        whole = b.near_whole(a - rr, _NEAR_WHOLE)
+        if whole.any():
+            slow |= whole & (z > _LARGE_Z)
+    out = np.empty(z.size)
+    fast = ~slow
+    if fast.any():
+        sub: slice | np.ndarray[Any, np.dtype[np.intp]] = (
+            slice(None) if not slow.any() else np.flatnonzero(fast)
+        )
+        cf, zf = c[sub], z[sub]
+        with np.errstate(all="ignore"):
+            hyp = b.hyp2f1(cf - rr[sub], a - 1.0, cf, zf)
+            out[sub] = cf / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log_grow[sub]) * hyp)
+        slow |= ~np.isfinite(out)
+    if slow.any():
+        i = np.flatnonzero(slow)
+        out[i] = _expected_count_series(rr[i], uu[i], a, c[i], z[i], log_grow[i])
+    return out.reshape(shape)
+
+
+def _expected_count_series(
+    r: FloatArray, u: FloatArray, a: float, c: FloatArray, z: FloatArray, log_grow: FloatArray
+) -> FloatArray:
+    """`_expected_count` by the form without divisions (see there); `c` = a + b - 1."""
+    big_a = c - r
+    _, integral = b.hyp2f1_robust(big_a + 1.0, a, c + 1.0, z, 1.0 / (1.0 + u))
+    one_minus_a = 1.0 - a
+    # (1 - (1+u)^(1-a)) / (a - 1), continuous through a = 1 where it is log(1 + u)
+    first = log_grow if one_minus_a == 0.0 else np.expm1(one_minus_a * log_grow) / one_minus_a
+    return np.asarray(c * first - np.exp(one_minus_a * log_grow) * big_a * integral)
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class BetaGeoModel:
     r"""The BG/NBD model: Poisson purchasing with beta-geometric dropout.
@@ -208,12 +293,7 @@ class BetaGeoModel:
         r, alpha, a, bb = self._p()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
-        z = tt / (alpha + tt)
-        out = (
-            (a + bb - 1)
-            / (a - 1)
-            * (1 - (alpha / (alpha + tt)) ** r * sc.hyp2f1(r, bb, a + bb - 1, z))
-        )
+        out = _expected_count(r, tt / alpha, a, bb)
         return out if out.ndim else float(out)
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
@@ -246,14 +326,7 @@ class BetaGeoModel:
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
         r, alpha, a, bb = self._p()
-        z = tt / (alpha + big_t + tt)
-        log_ratio = (r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + tt))
-        return np.asarray(
-            (a + bb + x - 1)
-            / (a - 1)
-            * (1 - np.exp(log_ratio) * b.hyp2f1(r + x, bb + x, a + bb + x - 1, z)),
-            dtype=np.float64,
-        )
+        return _expected_count(r + x, tt / (alpha + big_t), a, bb + x)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
         r, alpha, a, bb = self._p()
