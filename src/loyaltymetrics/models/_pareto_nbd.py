@@ -29,30 +29,108 @@ def _log1mexp(x: FloatArray) -> FloatArray:
         return np.where(x > -math.log(2), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
+_NEAR_WHOLE = 1e-3
+"""Distance of c - a - b from a whole number below which scipy's 2F1 is unreliable near 1."""
+_LARGE_Z = 0.85
+_EXTREME_Z = 0.999
+
+
+def _log_f(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: FloatArray,
+    y: FloatArray,
+    log_alpha_y: FloatArray | None = None,
+    log_beta_y: FloatArray | None = None,
+) -> FloatArray:
+    r"""$\log F(y)$, $F(y) = (r+s+x)\int_y^\infty (\alpha+\tau)^{-(r+x)}(\beta+\tau)^{-(s+1)}d\tau$.
+
+    Fader & Hardie (2005, eq. 19–20): with $m = \max(\alpha, \beta)$,
+    $F(y) = {}_2F_1(r+s+x, b_2; r+s+x+1; z) / (m + y)^{r+s+x}$, $z = |\alpha - \beta|/(m + y)$,
+    $b_2 = s + 1$ if $\alpha \ge \beta$ and $r + x$ otherwise. That is the common path
+    (scipy). Its ${}_2F_1$ is degenerate ($c - a - b$ = $-s$, resp. $1 - r - x$) when $s$,
+    resp. $r$, is a whole number, where scipy fails for $z > 0.9$; it loses digits to the
+    rounding of $z$ within 1e-3 of 1; and for $\beta \gg \alpha$ with large $x$ it overflows
+    (it grows like $(1 - z)^{1-r-x}$). There `_log_f_euler` takes over, element by element.
+    `log_alpha_y`, `log_beta_y`: the logs of $\alpha + y$ and $\beta + y$ if the caller has
+    them.
+    """
+    rsx = r + s + x
+    if alpha >= beta:
+        second: Any = s + 1.0
+        base_y = alpha + y
+        log_base = log_alpha_y
+        whole = abs(s - round(s)) < _NEAR_WHOLE
+    else:
+        second = r + x
+        base_y = beta + y
+        log_base = log_beta_y
+        whole = abs(r - round(r)) < _NEAR_WHOLE
+    z = abs(alpha - beta) / base_y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = np.log(sc.hyp2f1(rsx, second, rsx + 1.0, z)) - rsx * (
+            np.log(base_y) if log_base is None else log_base
+        )
+    limit = _LARGE_Z if whole else _EXTREME_Z
+    # one reduction on the common path: z <= |alpha - beta| / max(alpha, beta) (y >= 0)
+    if abs(alpha - beta) / max(alpha, beta) > limit or not np.isfinite(out.sum()):
+        i = np.flatnonzero((z > limit) | ~np.isfinite(out))
+        out[i] = _log_f_euler(r, alpha, s, beta, x[i] if x.ndim else x, y[i] if y.ndim else y)
+    return out
+
+
+def _log_f_euler(
+    r: float, alpha: float, s: float, beta: float, x: FloatArray, y: FloatArray
+) -> FloatArray:
+    r"""`_log_f` after Euler's transformation, with `hyp2f1_robust`: slow, never overflows.
+
+    ${}_2F_1(a, b; c; z) = (1-z)^{c-a-b}{}_2F_1(c-a, c-b; c; z)$ takes the growth out in
+    closed form, in logs:
+
+    * $\alpha \ge \beta$: $-(r+x)\log(\alpha+y) - s\log(\beta+y)
+      + \log {}_2F_1(1, r+x; r+s+x+1; \frac{\alpha-\beta}{\alpha+y})$
+    * $\alpha < \beta$: $-(r+x-1)\log(\alpha+y) - (s+1)\log(\beta+y)
+      + \log {}_2F_1(1, s+1; r+s+x+1; \frac{\beta-\alpha}{\beta+y})$
+
+    The remaining ${}_2F_1(1, \cdot; \cdot; z)$ are sums of positive terms, at most
+    $O((1 - z)^{-1})$ ($c - a - b$ is $s$, resp. $r + x - 1 > -1$), evaluated by
+    `hyp2f1_robust` with $1 - z$ exact: no overflow, no degenerate case.
+    """
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    rsx = r + s + x
+    alpha_y = alpha + y
+    beta_y = beta + y
+    if alpha >= beta:
+        head = -(r + x) * np.log(alpha_y) - s * np.log(beta_y)
+        hyp = b.hyp2f1_robust(1.0, r + x, rsx + 1, (alpha - beta) / alpha_y, beta_y / alpha_y)
+    else:
+        head = -(r + x - 1) * np.log(alpha_y) - (s + 1) * np.log(beta_y)
+        hyp = b.hyp2f1_robust(1.0, s + 1, rsx + 1, (beta - alpha) / beta_y, alpha_y / beta_y)
+    return np.asarray(head + np.log(hyp[0]))
+
+
 def _log_a0(
-    r: float, alpha: float, s: float, beta: float, x: FloatArray, t_x: FloatArray, big_t: FloatArray
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    x: FloatArray,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    log_alpha_t: FloatArray | None = None,
+    log_beta_t: FloatArray | None = None,
 ) -> FloatArray:
     r"""Log of $A_0$ (Fader & Hardie 2005, eq. 19–20), a difference of two positive terms.
 
-    $A_0 = F(t_x) - F(T)$ with $F(y) = {}_2F_1(\cdot; z(y)) / (\max(\alpha,\beta) + y)^{r+s+x}$;
-    $F$ decreases in $y$, so $\log A_0 = \log F(t_x) + \log(1 - e^{\log F(T) - \log F(t_x)})$
-    with no cancellation, and $A_0 = 0$ exactly when $t_x = T$.
+    $A_0 = F(t_x) - F(T)$ with $F$ of `_log_f` (divided by $r + s + x$); $F$ decreases in
+    $y$, so $\log A_0 = \log F(t_x) + \log(1 - e^{\log F(T) - \log F(t_x)})$ with no
+    cancellation, and $A_0 = 0$ exactly when $t_x = T$. `log_alpha_t`, `log_beta_t`: the
+    logs of $\alpha + T$ and $\beta + T$ if the caller has them.
     """
-    rsx = r + s + x
-    second: float | FloatArray
-    if alpha >= beta:
-        second, base = s + 1, alpha
-
-        def z(y: FloatArray) -> FloatArray:
-            return (alpha - beta) / (alpha + y)
-    else:
-        second, base = r + x, beta
-
-        def z(y: FloatArray) -> FloatArray:
-            return (beta - alpha) / (beta + y)
-
-    log_f_tx = np.log(sc.hyp2f1(rsx, second, rsx + 1, z(t_x))) - rsx * np.log(base + t_x)
-    log_f_t = np.log(sc.hyp2f1(rsx, second, rsx + 1, z(big_t))) - rsx * np.log(base + big_t)
+    log_f_tx = _log_f(r, alpha, s, beta, x, t_x)
+    log_f_t = _log_f(r, alpha, s, beta, x, big_t, log_alpha_t, log_beta_t)
     return np.asarray(log_f_tx + _log1mexp(np.minimum(log_f_t - log_f_tx, 0.0)))
 
 
@@ -60,8 +138,11 @@ def _loglik(params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArra
     """Per-customer log-likelihood (Fader & Hardie 2005, eq. 22), in log space."""
     r, alpha, s, beta = params
     head = sc.gammaln(r + x) - sc.gammaln(r) + r * math.log(alpha) + s * math.log(beta)
-    alive = -(r + x) * np.log(alpha + big_t) - s * np.log(beta + big_t)
-    died = np.log(s) - np.log(r + s + x) + _log_a0(r, alpha, s, beta, x, t_x, big_t)
+    log_alpha_t = np.log(alpha + big_t)
+    log_beta_t = np.log(beta + big_t)
+    alive = -(r + x) * log_alpha_t - s * log_beta_t
+    log_a0 = _log_a0(r, alpha, s, beta, x, t_x, big_t, log_alpha_t, log_beta_t)
+    died = np.log(s) - np.log(r + s + x) + log_a0
     return np.asarray(head + np.logaddexp(alive, died))
 
 
@@ -203,12 +284,14 @@ class ParetoNBDModel:
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
         r, alpha, s, beta = self._p()
+        log_alpha_t = np.log(alpha + big_t)
+        log_beta_t = np.log(beta + big_t)
         log_odds = (
             math.log(s)
             - np.log(r + s + x)
-            + (r + x) * np.log(alpha + big_t)
-            + s * np.log(beta + big_t)
-            + _log_a0(r, alpha, s, beta, x, t_x, big_t)
+            + (r + x) * log_alpha_t
+            + s * log_beta_t
+            + _log_a0(r, alpha, s, beta, x, t_x, big_t, log_alpha_t, log_beta_t)
         )
         return np.asarray(sc.expit(-log_odds), dtype=np.float64)
 
