@@ -280,6 +280,9 @@ class BetaGeoModel:
         $$E[X(t)] = \frac{a + b - 1}{a - 1}\left[1 - \left(\frac{\alpha}{\alpha + t}\right)^r
           {}_2F_1\!\left(r, b; a + b - 1; \frac{t}{\alpha + t}\right)\right]$$
 
+        At $a = 1$ (0/0) and $a + b = 1$ (0·∞) the finite limit is returned; the value is
+        continuous in the parameters, also where scipy's ${}_2F_1$ is degenerate.
+
         Parameters
         ----------
         t : float or array-like
@@ -303,6 +306,8 @@ class BetaGeoModel:
           \left(\frac{\alpha + T}{\alpha + T + t}\right)^{r+x}
           {}_2F_1\!\left(r + x, b + x; a + b + x - 1; \frac{t}{\alpha + T + t}\right)\right]}
           {1 + \delta_{x>0} \frac{a}{b + x - 1}\left(\frac{\alpha + T}{\alpha + t_x}\right)^{r+x}}$$
+
+        At $a = 1$ the finite limit is returned (as for `expected_purchases_new`).
 
         Parameters
         ----------
