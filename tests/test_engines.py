@@ -91,7 +91,7 @@ def _duckdb(df: pl.DataFrame) -> Any:
 def _dask(df: pl.DataFrame) -> Any:
     dd = pytest.importorskip("dask.dataframe")
     pytest.importorskip("pyarrow")
-    return dd.from_pandas(df.to_pandas(), npartitions=3)
+    return dd.from_pandas(df.to_pandas(), npartitions=2)
 
 
 ENGINES: dict[str, Callable[[pl.DataFrame], Any]] = {
@@ -102,29 +102,7 @@ ENGINES: dict[str, Callable[[pl.DataFrame], Any]] = {
     "duckdb": _duckdb,
     "dask": _dask,
 }
-SPARK = pytest.param("spark", marks=pytest.mark.spark)
-ALL_ENGINES = [*ENGINES, SPARK]
-FOREIGN_ENGINES = ["pyarrow", "duckdb", "dask", SPARK]
-
-
-@pytest.fixture(params=ALL_ENGINES)
-def engine(request: pytest.FixtureRequest) -> tuple[str, Callable[[pl.DataFrame], Any]]:
-    """(name, converter from a polars DataFrame to that engine's frame)."""
-    name: str = request.param
-    if name == "spark":
-        session = request.getfixturevalue("spark")
-        return name, lambda df: session.createDataFrame(df.to_arrow())
-    return name, ENGINES[name]
-
-
-@pytest.fixture(params=FOREIGN_ENGINES)
-def foreign(request: pytest.FixtureRequest) -> tuple[str, Callable[[pl.DataFrame], Any]]:
-    """The engines that take the portable plan through the public functions."""
-    name: str = request.param
-    if name == "spark":
-        session = request.getfixturevalue("spark")
-        return name, lambda df: session.createDataFrame(df.to_arrow())
-    return name, ENGINES[name]
+Engine = tuple[str, Callable[[pl.DataFrame], Any]]
 
 
 def _to_polars(out: Any) -> pl.DataFrame:
@@ -250,25 +228,63 @@ CUSTOMER_OPTIONS: list[dict[str, Any]] = [
 
 # -- each function's portable plan on every engine ----------------------------------------
 
-
-@pytest.mark.parametrize("options", COHORT_OPTIONS, ids=_ids)
-def test_cohort_retention_on_every_engine(engine: Any, options: dict[str, Any]) -> None:
-    _check("cohort_retention", engine, **options)
-
-
-@pytest.mark.parametrize("options", PERIOD_OPTIONS, ids=_ids)
-def test_period_summary_on_every_engine(engine: Any, options: dict[str, Any]) -> None:
-    _check("period_summary", engine, **options)
+# Dask and Spark run one option set per function (their per-query overhead is seconds):
+# the one that uses the most operations (grids, windows > 1, datetime ends, discount); the
+# fast engines run them all. The plans use the same operations for every option.
+SLOW_ENGINES = ("dask", "spark")
 
 
-@pytest.mark.parametrize("options", SURVEY_OPTIONS, ids=_ids)
-def test_survey_summary_on_every_engine(engine: Any, options: dict[str, Any]) -> None:
-    _check("survey_summary", engine, **options)
+def _cases(options: list[dict[str, Any]], slow: tuple[int, ...]) -> list[Any]:
+    cases = []
+    for name in [*ENGINES, "spark"]:
+        for i, option in enumerate(options):
+            if name in SLOW_ENGINES and i not in slow:
+                continue
+            marks = [pytest.mark.spark] if name == "spark" else []
+            cases.append(pytest.param(name, option, marks=marks, id=f"{name}-{_ids(option)}"))
+    return cases
 
 
-@pytest.mark.parametrize("options", CUSTOMER_OPTIONS, ids=_ids)
-def test_customer_summary_on_every_engine(engine: Any, options: dict[str, Any]) -> None:
-    if engine[0] == "pyarrow":
+@pytest.fixture
+def to_engine(request: pytest.FixtureRequest) -> Callable[[str], Engine]:
+    """Engine name -> (name, converter); the Spark session starts only when asked for."""
+
+    def get(name: str) -> Engine:
+        if name == "spark":
+            session = request.getfixturevalue("spark")
+            return name, lambda df: session.createDataFrame(df.to_arrow())
+        return name, ENGINES[name]
+
+    return get
+
+
+@pytest.mark.parametrize(("name", "options"), _cases(COHORT_OPTIONS, slow=(3,)))
+def test_cohort_retention_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any]
+) -> None:
+    _check("cohort_retention", to_engine(name), **options)
+
+
+@pytest.mark.parametrize(("name", "options"), _cases(PERIOD_OPTIONS, slow=(2,)))
+def test_period_summary_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any]
+) -> None:
+    _check("period_summary", to_engine(name), **options)
+
+
+@pytest.mark.parametrize(("name", "options"), _cases(SURVEY_OPTIONS, slow=(0,)))
+def test_survey_summary_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any]
+) -> None:
+    _check("survey_summary", to_engine(name), **options)
+
+
+@pytest.mark.parametrize(("name", "options"), _cases(CUSTOMER_OPTIONS, slow=(1,)))
+def test_customer_summary_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any]
+) -> None:
+    engine = to_engine(name)
+    if name == "pyarrow":
         with pytest.raises(NotImplementedError, match=r"customer_summary .* pyarrow .* median"):
             _portable_plan("customer_summary", engine[1](LOG), **options)
         return
@@ -307,9 +323,11 @@ def _native(log: pl.DataFrame, **kw: Any) -> pl.DataFrame:
     return tables.rfm_summary(log, amount="amount", **kw).sort("customer_id")
 
 
-@pytest.mark.parametrize("options", RFM_OPTIONS, ids=_ids)
-def test_public_function_on_every_engine(engine: Any, options: dict[str, Any]) -> None:
-    name, convert = engine
+@pytest.mark.parametrize(("name", "options"), _cases(RFM_OPTIONS, slow=(1, 4)))
+def test_public_function_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any]
+) -> None:
+    _, convert = to_engine(name)
     out = tables.rfm_summary(convert(LOG), amount="amount", **options)
     if name in ("duckdb", "dask", "spark", "polars-lazy"):
         _assert_stays_in_engine(name, out)
@@ -396,7 +414,7 @@ def test_civil_day_numbers_match_polars_on_random_logs(
     window=st.sampled_from([None, 1, 2, 5]),
     end=st.one_of(st.none(), days),
 )
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 def test_period_tables_match_polars_on_random_logs(
     rows: list[tuple[int, int, int]], period: str, window: int | None, end: int | None
 ) -> None:

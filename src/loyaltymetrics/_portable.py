@@ -267,30 +267,37 @@ def _grid(nw: Any, seed: Any, count: int, name: str, first_day: dt.date | None =
     """Rows ``name`` = 0, ..., count − 1 (Int64), from base-16 digits and cross joins.
 
     With ``first_day``, a column ``__day`` holds ``first_day + name`` days, built from
-    ``datetime + timedelta`` literals (engines cannot cast integers to dates).
+    ``datetime + timedelta`` literals (engines cannot cast integers to dates). One frame of
+    digits (one literal row each) serves every level; ``head`` keeps it, and the grid, in
+    one partition (Spark otherwise runs a task per literal row, and Dask's optimiser fails
+    on joins after later group-bys of a frame with one partition per row).
     """
+    steps = []
+    step = 1
+    while step < count:
+        steps.append(step)
+        step *= _DIGITS
     cols = [nw.lit(0, nw.Int64).alias(name)]
     if first_day is not None:
         start = dt.datetime(first_day.year, first_day.month, first_day.day)
         cols.append(nw.lit(start).alias("__day"))
     out = seed.select(cols)
-    step = 1
-    while step < count:
-        digit_rows = []
-        for a in range(_DIGITS):
-            if a * step >= count:
-                break
-            row = [nw.lit(a * step, nw.Int64).alias("__digit")]
+    if steps:
+        rows = []
+        for a in range(_DIGITS if len(steps) > 1 else count):
+            row = [nw.lit(a, nw.Int64).alias("__digit")]
             if first_day is not None:
-                row.append(nw.lit(dt.timedelta(days=a * step)).alias("__offset"))
-            digit_rows.append(seed.select(row))
-        moved = [(nw.col(name) + nw.col("__digit")).alias(name)]
-        if first_day is not None:
-            moved.append((nw.col("__day") + nw.col("__offset")).alias("__day"))
-        out = out.join(nw.concat(digit_rows), how="cross").select(moved)
-        step *= _DIGITS
-    # head(): the grid is small, and Dask then keeps it in one partition (with one
-    # partition per literal row, its optimiser fails on joins after later group-bys)
+                row += [
+                    nw.lit(dt.timedelta(days=a * s)).alias(f"__offset{k}")
+                    for k, s in enumerate(steps)
+                ]
+            rows.append(seed.select(row))
+        digits = nw.concat(rows).head(len(rows))
+        for k, s in enumerate(steps):
+            moved = [(nw.col(name) + nw.col("__digit") * s).alias(name)]
+            if first_day is not None:
+                moved.append((nw.col("__day") + nw.col(f"__offset{k}")).alias("__day"))
+            out = out.join(digits, how="cross").select(moved)
     return out.filter(nw.col(name) < count).head(max(count, 0))
 
 
@@ -302,16 +309,27 @@ def _period_starts(
         empty = seed.select(nw.lit(0, nw.Int64).alias("__t"), nw.lit(_EPOCH).alias(name))
         return empty.filter(nw.col("__t") < 0)
     first, last = _calendar_start(lo, unit, n), _calendar_start(hi, unit, n)
-    days = _grid(nw, seed, (last - first).days + 1, "__i", first_day=first).select(
-        "__day", (nw.col("__day") - nw.lit(dt.timedelta(days=1))).alias("__day_before")
-    )
-    # a day starts a period when the day before is in another one (no group_by: Dask's
-    # optimiser fails on joins after a group_by of a frame made by cross joins)
-    days = _with_index(nw, days, "__day_before", unit, n).rename({_PERIOD: "__t_before"})
-    days = _with_index(nw, days, "__day", unit, n)
-    return days.filter(nw.col(_PERIOD) != nw.col("__t_before")).select(
-        nw.col(_PERIOD).alias("__t"), nw.col("__day").cast(nw.Date).alias(name)
-    )
+    days = _grid(nw, seed, (last - first).days + 1, "__i", first_day=first)
+    # keep the days that start a period: integer arithmetic on the day number for days
+    # and weeks, the calendar month for months, quarters and years
+    if unit in ("D", "W"):
+        size, shift = (n, 0) if unit == "D" else (7 * n, _MONDAY_OFFSET)
+        number = nw.col("__i") + ((first - _EPOCH).days + shift)
+        days = days.with_columns((number // size).alias("__t"), (number % size).alias("__r"))
+        starts = days.filter(nw.col("__r") == 0)
+    else:
+        size = {"M": 1, "Q": 3, "Y": 12}[unit] * n
+        day = nw.col("__day")
+        days = days.with_columns(
+            (day.dt.year().cast(nw.Int64) * 12 + day.dt.month().cast(nw.Int64) - 1).alias(
+                "__months"
+            ),
+            day.dt.day().cast(nw.Int64).alias("__dom"),
+        ).with_columns(
+            (nw.col("__months") // size).alias("__t"), (nw.col("__months") % size).alias("__r")
+        )
+        starts = days.filter((nw.col("__dom") == 1) & (nw.col("__r") == 0))
+    return starts.select("__t", nw.col("__day").cast(nw.Date).alias(name))
 
 
 def _null_if_zero(nw: Any, num: Any, den: Any) -> Any:
@@ -539,12 +557,6 @@ def period_summary(
         n,
     ).select(cid, _PERIOD, _AMOUNT)
     visits = orders.group_by(cid, _PERIOD).agg(nw.len().alias("__orders"))
-    new = (
-        visits.group_by(cid)
-        .agg(nw.col(_PERIOD).min().alias(t))
-        .group_by(t)
-        .agg(nw.len().alias("customers_new"))
-    )
     # in the base at the end of t: an order in t − window + 1, ..., t
     base = visits.select(cid, nw.col(_PERIOD).alias(t))
     if window > 1:
@@ -554,26 +566,42 @@ def period_summary(
             .unique()
         )
     before = base.select(cid, (nw.col(t) + 1).alias(t))  # in the base at the end of t − 1
-    entered = _anti_join(nw, base, before, [cid, t]).group_by(t).agg(nw.len().alias("__entered"))
-    lost = _anti_join(nw, before, base, [cid, t]).group_by(t).agg(nw.len().alias("customers_lost"))
-    ends = base.group_by(t).agg(nw.len().alias("customers_end"))
-    starts = ends.select((nw.col(t) + 1).alias(t), nw.col("customers_end").alias("__start"))
-    sales = orders.group_by(_PERIOD).agg(
-        nw.len().alias("orders"), nw.col(_AMOUNT).sum().alias("revenue")
-    )
-    buyers = (
-        visits.select(
-            nw.col(_PERIOD).alias(t),
-            (nw.col("__orders") >= 2).cast(nw.Int64).alias("__repeat"),
-        )
-        .group_by(t)
-        .agg(nw.len().alias("__buyers"), nw.col("__repeat").sum())
-    )
+    # every count is a sum over rows keyed by period: one union, one group-by, one join
+    measures = {
+        "customers_new": nw.lit(0, nw.Int64),
+        "__entered": nw.lit(0, nw.Int64),
+        "customers_lost": nw.lit(0, nw.Int64),
+        "customers_end": nw.lit(0, nw.Int64),
+        "__start": nw.lit(0, nw.Int64),
+        "orders": nw.lit(0, nw.Int64),
+        "revenue": nw.lit(0.0, nw.Float64),
+        "__buyers": nw.lit(0, nw.Int64),
+        "__repeat": nw.lit(0, nw.Int64),
+    }
+    one = nw.lit(1, nw.Int64)
+
+    def rows(frame: Any, period: Any, **values: Any) -> Any:
+        cols = [values.get(name, zero).alias(name) for name, zero in measures.items()]
+        return frame.select(period.alias(t), *cols)
+
+    first_orders = visits.group_by(cid).agg(nw.col(_PERIOD).min().alias(t))
+    parts = [
+        rows(first_orders, nw.col(t), customers_new=one),
+        rows(_anti_join(nw, base, before, [cid, t]), nw.col(t), __entered=one),
+        rows(_anti_join(nw, before, base, [cid, t]), nw.col(t), customers_lost=one),
+        rows(base, nw.col(t), customers_end=one),
+        rows(base, nw.col(t) + 1, __start=one),
+        rows(orders, nw.col(_PERIOD), orders=one, revenue=nw.col(_AMOUNT)),
+        rows(
+            visits,
+            nw.col(_PERIOD),
+            __buyers=one,
+            __repeat=(nw.col("__orders") >= 2).cast(nw.Int64),
+        ),
+    ]
+    totals = nw.concat(parts).group_by(t).agg(nw.col(name).sum() for name in measures)
     grid = _period_starts(nw, seed, lo, hi, unit, n, "period")
-    joined = grid
-    for part in (new, entered, lost, ends, starts, buyers):
-        joined = joined.join(part, on=t, how="left")
-    joined = joined.join(sales, left_on=t, right_on=_PERIOD, how="left")
+    joined = grid.join(totals, on=t, how="left")
 
     def count(name: str) -> Any:
         return nw.col(name).fill_null(0).cast(nw.Int64)
