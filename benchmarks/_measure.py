@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
+import json
 import os
+import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,9 +58,36 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq) / _TICK
 
 
+def versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Python's version and that of each named package that is installed."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        if importlib.util.find_spec(name) is not None:
+            out[name] = str(__import__(name).__version__)
+    return out
+
+
+def run_worker(script: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``script --worker <spec as JSON>`` in a new Python process; its last stdout line.
+
+    The worker prints one JSON object as its last line. If the process fails, the result
+    is ``{"check": "FAILED: <last line of stderr>"}``.
+    """
+    proc = subprocess.run(
+        [sys.executable, script, "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+        return {"check": "FAILED: " + lines[-1][:300]}
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def source_version() -> str:
     """The commit of the checkout the library is imported from, and whether src/ is edited."""
-    import subprocess
     from pathlib import Path
 
     import loyaltymetrics

@@ -1,8 +1,9 @@
-"""Time ``loyaltymetrics.tables`` against hand-written pandas, DuckDB SQL and lifetimes.
+"""Time ``loyaltymetrics.tables`` against hand-written pandas, DuckDB SQL, lifetimes and a floor.
 
-One run simulates a transaction log per size with ``datasets.simulate_transactions``,
-writes it once to a Parquet file, and then runs every (table, engine,
-id type) case in its own Python subprocess, one after the other:
+One run simulates a transaction log per size with ``datasets.simulate_transactions``
+(in chunks of customers, in parallel processes: see ``_logs.py``), writes it once to a
+Parquet file, and then runs every (table, engine, id type) case in its own Python
+subprocess, one after the other:
 
 * the subprocess loads the log and prepares its engine's input (a polars DataFrame, a
   pandas DataFrame, or a DuckDB connection over the Arrow table), untimed;
@@ -12,6 +13,12 @@ id type) case in its own Python subprocess, one after the other:
 * it then times ``--repeats`` further runs (wall clock and CPU time) and reads the
   process's peak resident set size during the first run (reset just before it), so that the
   "extra" memory is what the computation itself added.
+
+The ``floor`` engine is the least any engine must do: one polars pass over the columns
+the table needs (min and max of the ids and timestamps, the sum of the amounts). Its
+result is not a table and is not compared; every engine is also reported as a multiple
+of it. Each case reports the in-memory size of its input (``DataFrame.estimated_size()``)
+and its peak RSS as a multiple of that size.
 
 Run ``python benchmarks/bench_tables.py --help`` for the options; benchmarks/README.md
 has the commands behind docs/benchmarks.md.
@@ -25,9 +32,7 @@ import functools
 import importlib.util
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,22 +43,30 @@ from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
-from _measure import source_version, time_runs
+from _check import compare, frame_mb, to_polars
+from _logs import CDNOW_ALPHA, alpha_for, describe, expected_orders, write_log
+from _measure import run_worker, source_version, time_runs, versions
 
 from loyaltymetrics import datasets, tables
 
 START = dt.date(2023, 1, 1)
 END = dt.date(2025, 1, 1)
 TABLES = ("rfm_summary", "customer_summary", "cohort_retention", "period_summary")
-ENGINES = ("loyaltymetrics", "loyaltymetrics-lazy", "pandas", "duckdb", "lifetimes")
+ENGINES = ("loyaltymetrics", "floor", "loyaltymetrics-lazy", "pandas", "duckdb", "lifetimes")
 KEYS = {
     "rfm_summary": ["customer_id"],
     "customer_summary": ["customer_id"],
     "cohort_retention": ["cohort", "period_index"],
     "period_summary": ["period"],
 }
+# The columns each table reads; the floor makes one pass over them.
+NEEDS = {
+    "rfm_summary": ("customer_id", "timestamp", "amount"),
+    "customer_summary": ("customer_id", "timestamp", "amount"),
+    "cohort_retention": ("customer_id", "timestamp"),
+    "period_summary": ("customer_id", "timestamp", "amount"),
+}
 EXTRAS = {"pandas": ("pandas",), "duckdb": ("duckdb", "pyarrow"), "lifetimes": ("lifetimes",)}
-TOLERANCE = 1e-9
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
@@ -79,6 +92,26 @@ def _lm_lazy(table: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
         return _lm_call(table, frame.lazy()).collect()
 
     return run
+
+
+def floor(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """One pass over the columns `table` needs: min/max of ids and timestamps, sum of amounts.
+
+    Every engine has to read each of these values at least once, so no engine can be
+    faster than this by much; it is the yardstick of the "× floor" column.
+    """
+    aggs = [
+        agg
+        for name in NEEDS[table]
+        if name != "amount"
+        for agg in (
+            pl.col(name).min().alias(name + "_min"),
+            pl.col(name).max().alias(name + "_max"),
+        )
+    ]
+    if "amount" in NEEDS[table]:
+        aggs.append(pl.col("amount").sum())
+    return frame.select(aggs)
 
 
 # --------------------------------------------------------------------------- pandas
@@ -360,57 +393,6 @@ def lifetimes_rfm_summary(df: Any) -> Any:
 # --------------------------------------------------------------------------- checks
 
 
-def compare(result: pl.DataFrame, reference: pl.DataFrame, keys: list[str]) -> str | None:
-    """None if `result` holds the rows and values of `reference`, else what differs.
-
-    Rows are matched on `keys` (order is not compared). Numbers must agree within
-    ``TOLERANCE`` relative to ``max(1, |a|, |b|)``; NaN and null both mean "missing" and
-    must be missing on both sides; dates, times and ids must be equal.
-    """
-    missing = [c for c in reference.columns if c not in result.columns]
-    if missing:
-        return f"columns {missing} missing; got {result.columns}"
-    if result.height != reference.height:
-        return f"{result.height} rows, expected {reference.height}"
-    casts = [pl.col(k).cast(reference.schema[k]) for k in keys]
-    got = result.select(reference.columns).with_columns(casts).sort(keys)
-    want = reference.sort(keys)
-    problems = []
-    for name in reference.columns:
-        dtype = reference.schema[name]
-        a, b = got[name], want[name]
-        if dtype.is_numeric():
-            x = a.cast(pl.Float64).fill_null(np.nan).to_numpy()
-            y = b.cast(pl.Float64).fill_null(np.nan).to_numpy()
-            gone = np.isnan(x) != np.isnan(y)
-            if gone.any():
-                problems.append(f"{name}: missing on one side only in {gone.sum()} rows")
-                continue
-            scale = np.maximum(1.0, np.maximum(np.abs(x), np.abs(y)))
-            rel = np.nan_to_num(np.abs(x - y) / scale)
-            if rel.size and rel.max() > TOLERANCE:
-                i = int(rel.argmax())
-                problems.append(
-                    f"{name}: {(rel > TOLERANCE).sum()} rows differ, worst {x[i]!r} vs "
-                    f"{y[i]!r} at {want.select(keys).row(i)}"
-                )
-        elif not a.cast(dtype).equals(b):
-            diff = (a.cast(dtype) != b).sum()
-            problems.append(f"{name}: {diff} values differ")
-    return "; ".join(problems) or None
-
-
-def _to_polars(result: Any) -> pl.DataFrame:
-    if isinstance(result, pl.DataFrame):
-        return result
-    module = type(result).__module__
-    if module.startswith("pyarrow"):
-        out = pl.from_arrow(result)
-        assert isinstance(out, pl.DataFrame)
-        return out
-    return pl.from_pandas(result)
-
-
 def precheck_cdnow(chosen_tables: list[str], engines: list[str]) -> int:
     """Check every alternative on the CDNOW master log before any timing; count failures.
 
@@ -442,7 +424,7 @@ def precheck_cdnow(chosen_tables: list[str], engines: list[str]) -> int:
         for engine, run in candidates.items():
             if engine not in engines:
                 continue
-            problem = compare(_to_polars(run()), reference, KEYS[table])
+            problem = compare(to_polars(run()), reference, KEYS[table])
             failures += problem is not None
             print(f"   CDNOW {table} / {engine}: " + ("agrees" if problem is None else problem))
     return failures
@@ -459,6 +441,8 @@ def _prepare(engine: str, table: str, frame: pl.DataFrame) -> tuple[Callable[[],
     if engine == "loyaltymetrics-lazy":
         run_lazy = _lm_lazy(table)
         return lambda: run_lazy(frame), frame
+    if engine == "floor":
+        return lambda: floor(table, frame), frame
     arrow = frame.to_arrow()
     if engine == "duckdb":
         import duckdb
@@ -479,14 +463,21 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     frame = pl.read_parquet(spec["data"]).rechunk()  # one chunk, as simulate_transactions gives
     if spec["ids"] == "str":
         frame = frame.with_columns(pl.col("customer_id").cast(pl.String))
+    out: dict[str, Any] = {
+        "input_mb": frame_mb(frame),
+        "input_needed_mb": frame_mb(frame.select(NEEDS[spec["table"]])),
+        "estimated_size_mb": frame.estimated_size("mb"),
+    }
     run, keep = _prepare(spec["engine"], spec["table"], frame)
     del frame
-    out: dict[str, Any] = {}
     reference = Path(spec["reference"])
 
     def check(value: Any) -> bool:
-        result = _to_polars(value)
+        result = to_polars(value)
         out["rows_out"] = result.height
+        if spec["engine"] == "floor":
+            out["check"] = "floor (not compared)"
+            return True
         if spec.get("write_reference"):
             result.write_parquet(reference)
             out["check"] = "reference"
@@ -533,49 +524,83 @@ def _available(engine: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in EXTRAS.get(engine, ()))
 
 
-def _run_case(spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        return {"check": "FAILED: " + proc.stderr.strip().splitlines()[-1][:300]}
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "polars": pl.__version__, "numpy": np.__version__}
-    for name in ("pandas", "duckdb", "pyarrow", "lifetimes"):
-        if importlib.util.find_spec(name) is not None:
-            out[name] = __import__(name).__version__
-    return out
-
-
 _HEADER = (
-    "| customers | orders | table | ids | engine | median s | min s | CPU s | "
-    "× loyaltymetrics | peak RSS MB | extra RSS MB | other load | check |"
+    "| customers | orders | table | ids | engine | median s | min s | CPU s | × loyaltymetrics | "
+    "× floor | input MB | peak RSS MB | extra RSS MB | peak ÷ input | extra ÷ input | other load | "
+    "check |"
 )
 
 
-def _fmt_row(row: dict[str, Any], baseline: float | None) -> str:
+def _median(row: dict[str, Any] | None) -> float | None:
+    return statistics.median(row["wall"]) if row and row.get("wall") else None
+
+
+def _fmt_row(row: dict[str, Any], baseline: float | None, floor_s: float | None) -> str:
     cells = [f"{row['customers']:,}", f"{row['rows']:,}", row["table"], row["ids"], row["engine"]]
-    if not row.get("wall"):
-        cells += ["–"] * 7
+    med = _median(row)
+    if med is None:
+        cells += ["–"] * 11
     else:
-        med = statistics.median(row["wall"])
         cells += [
             f"{med:.3f}",
             f"{min(row['wall']):.3f}",
             f"{statistics.median(row['cpu']):.2f}",
             f"{med / baseline:.2f}" if baseline else "–",
+            f"{med / floor_s:.1f}" if floor_s else "–",
+            f"{row['input_mb']:,.0f}",
             f"{row['rss_peak_mb']:,.0f}",
             f"{row['rss_peak_mb'] - row['rss_before_mb']:,.0f}",
+            f"{row['rss_peak_mb'] / row['input_mb']:.2f}",
+            f"{(row['rss_peak_mb'] - row['rss_before_mb']) / row['input_mb']:.2f}",
             f"{max(row['other_load']):.2f}",
         ]
     return "| " + " | ".join([*cells, str(row["check"])]) + " |"
+
+
+def _peer(rows: list[dict[str, Any]], row: dict[str, Any], engine: str) -> dict[str, Any] | None:
+    """The row of `engine` for the same log, table and id type as `row`."""
+    for r in rows:
+        if r["engine"] == engine and all(r[k] == row[k] for k in ("customers", "table", "ids")):
+            return r
+    return None
+
+
+def _print_targets(rows: list[dict[str, Any]]) -> None:
+    """The issue's targets, as ratios of the Int64-id cases of this run."""
+    print(
+        "\ntargets (Int64 ids): loyaltymetrics ÷ DuckDB <= 1.0 (aim 0.75), lifetimes ÷ "
+        "loyaltymetrics >= 20 at 10M orders, peak memory < 2 × input (the peak RSS includes "
+        "the interpreter and libraries, ~150-250 MB; input + extra leaves them out)"
+    )
+    for lm in rows:
+        lm_s = _median(lm)
+        if lm["engine"] != "loyaltymetrics" or lm["ids"] != "int" or lm_s is None:
+            continue
+        parts = [
+            f"peak RSS ÷ input {lm['rss_peak_mb'] / lm['input_mb']:.2f}",
+            f"(input + extra) ÷ input {1 + lm['extra_rss_mb'] / lm['input_mb']:.2f}",
+        ]
+        for engine, label in (("duckdb", "lm ÷ DuckDB"), ("floor", "lm ÷ floor")):
+            other = _median(_peer(rows, lm, engine))
+            if other:
+                parts.append(f"{label} {lm_s / other:.2f}")
+        lifetimes_s = _median(_peer(rows, lm, "lifetimes"))
+        if lifetimes_s:
+            parts.append(f"lifetimes ÷ lm {lifetimes_s / lm_s:.1f}")
+        print(f"   {lm['rows']:,} orders, {lm['table']}: " + ", ".join(parts))
+
+
+def _sizes(args: argparse.Namespace, opc: float) -> list[int]:
+    """Customers per log: --customers, or --orders divided by the expected orders per customer."""
+    if args.orders:
+        return [max(1, round(n / opc)) for n in args.orders]
+    return list(args.customers or [1_000_000])
+
+
+def _log_file(folder: Path, customers: int, alpha: float, args: argparse.Namespace) -> Path:
+    return folder / (
+        f"tx-{customers}c-alpha{alpha:.8g}-seed{args.seed}-chunk{args.chunk_events}.parquet"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -584,17 +609,32 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
-            "Example: .venv/bin/python benchmarks/bench_tables.py --customers 300000 1000000 "
-            "--repeats 3 --json bench-tables.json"
+            "Example: .venv/bin/python benchmarks/bench_tables.py --orders 1000000 "
+            "--orders-per-customer 10 --repeats 3 --json bench-tables.json"
         ),
     )
-    parser.add_argument(
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
         "--customers",
         type=int,
         nargs="+",
-        default=[1_000_000],
-        help="simulated customers per log, one run per size (default: 1000000, about "
-        "3.0M orders; 3300000 gives about 10M orders)",
+        help="simulated customers per log, one run per size (default: 1000000)",
+    )
+    size.add_argument(
+        "--orders",
+        type=int,
+        nargs="+",
+        help="log sizes in orders instead (e.g. 1000000 10000000 50000000): the customers "
+        "are the orders divided by the expected orders per customer; the realised number of "
+        "orders is random around it",
+    )
+    parser.add_argument(
+        "--orders-per-customer",
+        type=float,
+        help="expected orders per customer; the simulation's purchase-rate parameter alpha "
+        "is solved for it (r and the dropout stay at the CDNOW values; above 1, at most 30). "
+        "Default: the CDNOW "
+        "alpha, about 3.04 orders per customer",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case, >= 3")
     parser.add_argument("--seed", type=int, default=2026, help="simulation seed")
@@ -614,6 +654,25 @@ def main(argv: list[str] | None = None) -> int:
         default=12_000_000,
         help="skip lifetimes above this many orders (default: 12000000)",
     )
+    parser.add_argument(
+        "--chunk-events",
+        type=int,
+        default=20_000_000,
+        help="simulate in chunks of customers drawing about this many purchase events each "
+        "(about 100 bytes each: about 2 GB per simulating process; default: 20000000)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes simulating chunks in parallel (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep the simulated logs in this folder and reuse one made earlier with the same "
+        "size, alpha, seed and chunking (default: a temporary folder, deleted at the end)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -622,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
+    if args.orders_per_customer is not None and not 1.0 < args.orders_per_customer <= 30.0:
+        parser.error("--orders-per-customer must be above 1 and at most 30")
 
     engines = [e for e in args.engines if e != "loyaltymetrics"]
     for engine in list(engines):
@@ -629,28 +690,51 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {engine} is not installed; skipping it")
             engines.remove(engine)
     engines = ["loyaltymetrics", *engines]  # the reference always runs first
-    versions = _versions()
-    versions["source"] = source_version()
-    print("versions:", ", ".join(f"{k} {v}" for k, v in versions.items() if k != "source"))
-    print(versions["source"])
+    info = versions(("polars", "numpy", "pandas", "duckdb", "pyarrow", "lifetimes"))
+    info["source"] = source_version()
+    print("versions:", ", ".join(f"{k} {v}" for k, v in info.items() if k != "source"))
+    print(info["source"])
     print(f"polars threads: {pl.thread_pool_size()}, cpus: {os.cpu_count()}")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
+
+    if args.orders_per_customer is None:
+        alpha = CDNOW_ALPHA
+    else:
+        alpha = alpha_for(args.orders_per_customer, START, END)
+    opc = expected_orders(alpha, START, END)
+    print(describe(alpha, START, END))
 
     print(f"\n== check on the CDNOW master log ({', '.join(engines[1:])})")
     disagreements = precheck_cdnow(args.tables, engines)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lm-bench-") as tmp:
-        for n in args.customers:
-            t0 = time.perf_counter()
-            log = datasets.simulate_transactions(n, start=START, end=END, seed=args.seed)
-            data = Path(tmp) / f"tx-{n}.parquet"
-            log.write_parquet(data, compression="lz4")
-            n_rows = log.height
-            del log
-            print(
-                f"\n== {n:,} customers, {n_rows:,} orders ({START} to {END}), "
-                f"simulated in {time.perf_counter() - t0:.1f} s"
-            )
+        folder = args.data_dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in _sizes(args, opc):
+            data = _log_file(folder, n, alpha, args)
+            if data.exists():
+                n_rows = pl.scan_parquet(data).select(pl.len()).collect().item()
+                print(f"\n== {n:,} customers, {n_rows:,} orders: reusing {data}")
+            else:
+                made = write_log(
+                    data,
+                    n,
+                    start=START,
+                    end=END,
+                    seed=args.seed,
+                    alpha=alpha,
+                    chunk_events=args.chunk_events,
+                    workers=args.workers,
+                )
+                n_rows = made["rows"]
+                print(
+                    f"\n== {n:,} customers, {n_rows:,} orders ({n_rows / n:.2f} per customer, "
+                    f"{START} to {END}), simulated in {made['total_s']:.1f} s "
+                    f"({made['chunks']} chunk(s) of up to {made['chunk_customers']:,} customers "
+                    f"in {made['simulate_s']:.1f} s, then sorted and written); in memory "
+                    f"{made['input_mb']:,.0f} MB with Int64 ids, {made['input_str_mb']:,.0f} MB "
+                    f"with string ids"
+                )
             referenced: set[str] = set()  # tables whose loyaltymetrics result is on disk
             for case in _cases(args.tables, engines, args.ids):
                 if case.engine == "lifetimes" and n_rows > args.lifetimes_max_rows:
@@ -669,40 +753,35 @@ def main(argv: list[str] | None = None) -> int:
                 if spec["write_reference"]:
                     referenced.add(case.table)
                 t0 = time.perf_counter()
-                result = _run_case(spec)
-                row = {"customers": n, "rows": n_rows, **spec, **result}
+                result = run_worker(__file__, spec)
+                row = {"customers": n, "rows": n_rows, "alpha": alpha, **spec, **result}
                 del row["data"], row["reference"], row["write_reference"]
                 rows.append(row)
-                shown = (
-                    f"median {statistics.median(result['wall']):.3f} s"
-                    if result.get("wall")
-                    else "not timed"
+                med = _median(result)
+                shown = f"median {med:.3f} s" if med is not None else "not timed"
+                memory = (
+                    f", peak RSS {result['rss_peak_mb']:,.0f} MB for {result['input_mb']:,.0f} MB "
+                    "of input"
+                    if "input_mb" in result
+                    else ""
                 )
                 print(
-                    f"   {case.label}: {shown}, {result['check']} "
+                    f"   {case.label}: {shown}{memory}, {result['check']} "
                     f"({time.perf_counter() - t0:.0f} s in all)"
                 )
-                disagreements += not str(result["check"]).startswith(("agrees", "reference"))
+                disagreements += not str(result["check"]).startswith(
+                    ("agrees", "reference", "floor")
+                )
 
     print("\n" + _HEADER)
     print("|" + "---|" * _HEADER.count(" | ") + "---|")
     for row in rows:
-        base = next(
-            (
-                statistics.median(r["wall"])
-                for r in rows
-                if r["customers"] == row["customers"]
-                and r["table"] == row["table"]
-                and r["ids"] == row["ids"]
-                and r["engine"] == "loyaltymetrics"
-                and r.get("wall")
-            ),
-            None,
-        )
-        print(_fmt_row(row, base))
+        base = _median(_peer(rows, row, "loyaltymetrics"))
+        print(_fmt_row(row, base, _median(_peer(rows, row, "floor"))))
+    _print_targets(rows)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"versions": versions, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"versions": info, "rows": rows}, indent=1))
     if disagreements:
         print(f"\n{disagreements} case(s) disagree with loyaltymetrics or failed: see 'check'")
     return 1 if disagreements else 0

@@ -1,0 +1,186 @@
+"""Simulated transaction logs of any size for the benchmarks, made in parallel chunks.
+
+`datasets.simulate_transactions` draws every customer's Poisson purchase events before
+it cuts them at the customer's dropout, and sorts all drawn events. At the CDNOW
+parameters a customer draws about 5 events and keeps about 2 (3.04 orders with the
+first); at ten orders per customer (a faster purchase rate, see `alpha_for`) a customer
+draws about 123 events to keep 9, so one call for millions of customers would need tens of
+GB and a very long sort. `write_log` therefore calls it for chunks of customers, each with
+its own seed (``seed + i`` for chunk ``i``) and its own id range (ids stay ``0 .. n-1``,
+unique), in worker processes, and writes one Parquet file sorted by timestamp like the
+output of a single call. A log that fits in one chunk is exactly
+``simulate_transactions(n, ..., seed=seed, alpha=alpha)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special, stats
+
+# The CDNOW parameters of simulate_transactions (purchase rate per day, dropout).
+R = 0.243
+CDNOW_ALPHA = 30.9
+A, B = 0.793, 2.426
+
+
+def _window(start: dt.date, end: dt.date) -> tuple[int, int]:
+    """(observation days, acquisition days) exactly as simulate_transactions computes them."""
+    acquisition_end = start + (end - start) / 4
+    return (end - start).days, (acquisition_end - start).days
+
+
+def expected_orders(alpha: float, start: dt.date, end: dt.date, r: float = R) -> float:
+    r"""Expected orders per customer of `simulate_transactions` (other parameters CDNOW).
+
+    A customer acquired at day $u \sim U(0, \text{acq})$ has the window $w = \text{span} - u$,
+    draws $N \sim \text{NegBin}(r, \alpha/(\alpha + w))$ purchase events (Poisson with a
+    Gamma(r, α) rate) and keeps $\min(N, G)$ of them, where the number of purchases before
+    dropout $G$ is geometric on $\{1, 2, …\}$ with a Beta(a, b) probability, so
+    $P(G \ge k) = B(a, b + k - 1) / B(a, b)$. With $N$ and $G$ independent,
+    $E[\min(N, G)] = \sum_{k \ge 1} P(N \ge k)\,P(G \ge k)$; the sum is cut where
+    $P(N \ge k) < 10^{-13}$ and the mean over $u$ is a 32-point Gauss–Legendre rule.
+    """
+    span, acq = _window(start, end)
+    nodes, weights = np.polynomial.legendre.leggauss(32)
+    windows = span - acq * (nodes + 1.0) / 2.0
+    k_max = int(stats.nbinom.isf(1e-13, r, alpha / (alpha + span))) + 2
+    k = np.arange(1, k_max + 1)
+    p_g = np.exp(special.betaln(A, B + k - 1) - special.betaln(A, B))
+    total = 0.0
+    for w, weight in zip(windows, weights / 2.0, strict=True):
+        total += weight * float(np.sum(stats.nbinom.sf(k - 1, r, alpha / (alpha + w)) * p_g))
+    return 1.0 + total
+
+
+def alpha_for(orders_per_customer: float, start: dt.date, end: dt.date) -> float:
+    """The rate parameter `alpha` (r = 0.243 kept) giving this many expected orders per customer.
+
+    Only the purchase rate's scale changes (mean rate r/alpha per day), so the shape of
+    the CDNOW heterogeneity and dropout stays; the tail of heavy buyers gets longer.
+    """
+    if orders_per_customer <= 1.0:
+        raise ValueError("orders per customer must be above 1 (every customer has one order)")
+
+    def excess(alpha: float) -> float:
+        return expected_orders(alpha, start, end) - orders_per_customer
+
+    # The expectation falls as alpha grows: bracket the root by halving or doubling.
+    low, high = CDNOW_ALPHA, CDNOW_ALPHA
+    while excess(low) < 0:
+        low /= 2.0
+    while excess(high) > 0:
+        high *= 2.0
+    return float(optimize.brentq(excess, low, high, xtol=1e-9, rtol=1e-10))
+
+
+def events_per_customer(alpha: float, start: dt.date, end: dt.date, r: float = R) -> float:
+    """Expected purchase events drawn per customer before the dropout cut: r E[w] / alpha."""
+    span, acq = _window(start, end)
+    return r * (span - acq / 2.0) / alpha
+
+
+def chunk_customers(alpha: float, start: dt.date, end: dt.date, chunk_events: int) -> int:
+    """Customers per chunk so that a chunk draws about `chunk_events` events."""
+    return max(1_000, int(chunk_events / events_per_customer(alpha, start, end)))
+
+
+def _part(spec: dict[str, Any]) -> tuple[str, int]:
+    """Worker: one chunk of customers written to a Parquet part; (path, rows)."""
+    import polars as pl
+
+    from loyaltymetrics import datasets
+
+    log = datasets.simulate_transactions(
+        spec["customers"],
+        start=dt.date.fromisoformat(spec["start"]),
+        end=dt.date.fromisoformat(spec["end"]),
+        seed=spec["seed"],
+        alpha=spec["alpha"],
+    )
+    if spec["offset"]:
+        log = log.with_columns(pl.col("customer_id") + spec["offset"])
+    log.write_parquet(spec["path"], compression="lz4")
+    return spec["path"], log.height
+
+
+def _merge(parts: list[str], path: str) -> dict[str, Any]:
+    """Worker: the parts as one Parquet file sorted by timestamp; rows and in-memory sizes."""
+    import polars as pl
+    from _check import frame_mb
+
+    log = pl.read_parquet(parts).sort("timestamp", maintain_order=True)
+    log.write_parquet(path, compression="lz4")
+    as_str = log.select(pl.col("customer_id").cast(pl.String), "timestamp", "amount")
+    return {"rows": log.height, "input_mb": frame_mb(log), "input_str_mb": frame_mb(as_str)}
+
+
+def write_log(
+    path: Path,
+    customers: int,
+    *,
+    start: dt.date,
+    end: dt.date,
+    seed: int,
+    alpha: float,
+    chunk_events: int,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Simulate `customers` customers into `path`; return rows, chunks, seconds, sizes.
+
+    Chunks run in `workers` spawned processes (default: the number of CPUs), each writing
+    a Parquet part to a temporary folder next to `path`; a last process reads the parts,
+    sorts them by timestamp (stable) and writes `path`. The parent never holds the log.
+    """
+    per_chunk = chunk_customers(alpha, start, end, chunk_events)
+    bounds = [*range(0, customers, per_chunk), customers]
+    workers = workers or os.cpu_count() or 1
+    t0 = time.perf_counter()
+    context = multiprocessing.get_context("spawn")  # polars' thread pool does not survive fork
+    with (
+        tempfile.TemporaryDirectory(prefix="parts-", dir=path.parent) as tmp,
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+    ):
+        specs = [
+            {
+                "customers": hi - lo,
+                "offset": lo,
+                "seed": seed + i,
+                "alpha": alpha,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "path": str(Path(tmp) / f"part-{i:05d}.parquet"),
+            }
+            for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+        ]
+        parts = [p for p, _ in pool.map(_part, specs)]
+        simulated = time.perf_counter() - t0
+        info = pool.submit(_merge, parts, str(path)).result()
+    info.update(
+        chunks=len(specs),
+        chunk_customers=per_chunk,
+        simulate_s=simulated,
+        total_s=time.perf_counter() - t0,
+    )
+    return info
+
+
+def describe(alpha: float, start: dt.date, end: dt.date) -> str:
+    """One line on the simulation parameters, for the report."""
+    opc = expected_orders(alpha, start, end)
+    events = events_per_customer(alpha, start, end)
+    return (
+        f"simulate_transactions(r={R}, alpha={alpha:.6g}, other parameters CDNOW): "
+        f"{opc:.3f} expected orders and {events:.1f} drawn purchase events per customer"
+        + (" (the CDNOW default)" if math.isclose(alpha, CDNOW_ALPHA) else "")
+    )
