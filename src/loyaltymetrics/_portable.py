@@ -766,6 +766,12 @@ def survey_summary(
     per_row = frame.select(rows)
     grouped = per_row.group_by(keys).agg(aggs) if keys else per_row.select(aggs)
 
+    if ces is not None:
+        # the t quantile is a long when/then chain: one column, computed once per group
+        dof = (nw.col("ces_n").cast(nw.Int64) - 1).cast(nw.Float64).alias("__dof_ces")
+        grouped = grouped.with_columns(dof).with_columns(
+            _t_quantile(nw, nw.col("__dof_ces"), float(confidence)).alias("__tq_ces")
+        )
     out: list[Any] = [nw.col(k) for k in keys]
     for metric, _, _, _ in metrics:
         n_int = nw.col(f"{metric}_n").cast(nw.Int64)
@@ -797,7 +803,7 @@ def survey_summary(
             high_b = nw.when(has).then((centre + half).clip(0.0, 1.0))
         else:
             two = n_int > 1
-            tq = _t_quantile(nw, n_int - 1, float(confidence))
+            tq = nw.col("__tq_ces")
             safe_n = nw.when(two).then(n).otherwise(1.0)
             half = tq * nw.col("__sd_ces") / safe_n.sqrt()
             value = nw.when(has).then(nw.col("__mean_ces"))
