@@ -9,6 +9,8 @@ order. Spark tests are marked ``spark`` (``pytest -m spark`` / ``-m "not spark"`
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,6 +59,8 @@ SURVEY = _survey()
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     sql = pytest.importorskip("pyspark.sql")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("PySpark needs Java (17 or later) on PATH or JAVA_HOME")
     session = (
         sql.SparkSession.builder.master("local[1]")
         .appName("loyaltymetrics-tests")
