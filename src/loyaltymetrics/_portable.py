@@ -19,8 +19,11 @@ Things narwhals lacks, and what the plans do instead:
 * there is no integer or date range constructor for lazy frames and no integer-to-date
   cast in DuckDB or Spark, so period grids (every period from the first to the last,
   including periods without orders) are cross joins of one-row literal frames: base-16
-  digits for integers, and ``datetime + timedelta`` literals for calendar days, whose
-  period starts are then found with the same calendar-index expression as the orders;
+  digits for integers, and ``datetime + timedelta`` literals for calendar days, of which
+  the days that start a period are kept (integer arithmetic on the day number for days
+  and weeks; day 1 of the right month for months, quarters and years);
+* narwhals writes ``a // b`` with ``a`` six times in SQL, so nested expressions grow
+  exponentially as SQL text: every step of a period index is its own ``with_columns``;
 * the Student-t quantile of the CES interval is a scipy call in the polars plan; here it
   is exact (scipy, at plan time) for small degrees of freedom and the Cornish-Fisher
   expansion (Abramowitz & Stegun 26.7.5) above, chosen so that the relative error is
@@ -30,6 +33,11 @@ Each function runs one aggregate query at call time (collected even for lazy fra
 null counts of the columns that may not be null, plus what the plan needs as literals
 (the first and last period for grids, off-scale answer counts). Everything else stays in
 the engine, lazy where the input is lazy.
+
+Engine bugs worked around (narwhals 2.28, dask 2026.8): grids are kept in one partition
+with ``head`` and anti-joins are left joins with a null filter, or Dask's optimiser fails
+on later joins. A pyarrow Table cannot run `customer_summary`: its group-by median is
+approximate (t-digest), and the function raises ``NotImplementedError``.
 
 polars frames never come here: the polars plans in ``tables`` are the fast path, and the
 tests check that both plans give the same tables.
