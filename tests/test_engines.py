@@ -355,7 +355,6 @@ def test_portable_plan_equals_polars_plan(engine_name: str) -> None:
     assert_frame_equal(_to_polars(out), _native(LOG, time_scaler=7.0), check_dtypes=False)
 
 
-WIRING = pytest.mark.xfail(reason="dispatch wiring pending", strict=False)
 PUBLIC_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("cohort_retention", {"period": "1mo"}),
     ("period_summary", {"period": "1mo", "active_window": 2}),
@@ -364,7 +363,6 @@ PUBLIC_CALLS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@WIRING
 @pytest.mark.parametrize(("function", "options"), PUBLIC_CALLS, ids=[c[0] for c in PUBLIC_CALLS])
 def test_public_function_takes_a_duckdb_relation(function: str, options: dict[str, Any]) -> None:
     data = SURVEY if function == "survey_summary" else LOG

@@ -504,6 +504,14 @@ def cohort_retention(
     so $R_{c,0} = 1$. Periods are calendar periods (a month is January, February, ...,
     not 30 days), and the index counts calendar periods, never rows.
 
+    **Other engines.** A DuckDB relation, a pyarrow Table, a PySpark or Dask DataFrame
+    (anything narwhals supports; ``pip install "loyaltymetrics[engines]"``) runs a
+    portable plan inside its own engine and returns that engine's frame (lazy stays
+    lazy). The plan uses group-by aggregations, joins and civil day numbers from
+    year/month/day, and builds period grids in the engine from literal rows. One
+    aggregate query runs at call time (null counts, and the first and last period); the
+    tests check the result against the polars plan.
+
     Parameters
     ----------
     tx : polars.DataFrame or polars.LazyFrame
@@ -565,6 +573,14 @@ def cohort_retention(
      (datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
      (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
     """
+    if _portable.is_foreign_frame(tx):
+        return _portable.cohort_retention(  # type: ignore[no-any-return]
+            tx,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            period=period,
+            observation_end=observation_end,
+        )
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, None)
     unit, n = parse_period(period)
     o = calendar_index(pl.col(ts), ts_dtype, unit, n)
@@ -656,6 +672,16 @@ def period_summary(
     not at the end of $t$). Returning customers are counted in $R_t$, not in $N_t$, so
     retention is not inflated by them and retention + churn = 1.
 
+    **Other engines.** A DuckDB relation, a pyarrow Table, a PySpark or Dask DataFrame
+    (anything narwhals supports; ``pip install "loyaltymetrics[engines]"``) runs a
+    portable plan inside its own engine and returns that engine's frame (lazy stays
+    lazy). The plan uses group-by aggregations, joins and civil day numbers from
+    year/month/day, and builds period grids in the engine from literal rows. One
+    aggregate query runs at call time (null counts, and the first and last period); the
+    tests check the result against the polars plan. The base is a set of
+    (customer, period) rows compared with the previous period by anti-joins, without
+    window functions.
+
     Parameters
     ----------
     tx : polars.DataFrame or polars.LazyFrame
@@ -724,6 +750,15 @@ def period_summary(
      (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
     """
+    if _portable.is_foreign_frame(tx):
+        return _portable.period_summary(  # type: ignore[no-any-return]
+            tx,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            amount=amount,
+            period=period,
+            active_window=active_window,
+        )
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
@@ -870,6 +905,15 @@ def survey_summary(
     The bounds are computed from each group's sufficient statistics (counts, sums,
     sums of squares) with polars expressions: no Python loop over groups.
 
+    **Other engines.** A DuckDB relation, a pyarrow Table, a PySpark or Dask DataFrame
+    (anything narwhals supports; ``pip install "loyaltymetrics[engines]"``) runs a
+    portable plan inside its own engine and returns that engine's frame (lazy stays
+    lazy). The plan uses group-by aggregations, joins and civil day numbers from
+    year/month/day, and builds period grids in the engine from literal rows. One
+    aggregate query runs at call time (null counts, and the first and last period); the
+    tests check the result against the polars plan. Answers off their scale
+    raise `ValueError` at call time, and answer columns must be numeric.
+
     Parameters
     ----------
     survey : polars.DataFrame or polars.LazyFrame
@@ -931,6 +975,17 @@ def survey_summary(
     >>> out.with_columns(pl.col("nps_low", "nps_high").round(1)).rows()
     [('a', 30.0, 100, 15.3, 42.9), ('b', 42.857142857142854, 7, -16.4, 76.4)]
     """
+    if _portable.is_foreign_frame(survey):
+        return _portable.survey_summary(  # type: ignore[no-any-return]
+            survey,
+            by=by,
+            nps=nps,
+            csat=csat,
+            ces=ces,
+            confidence=confidence,
+            csat_scale=csat_scale,
+            ces_scale=ces_scale,
+        )
     _, schema = _schema(survey, "survey")
     if nps is None and csat is None and ces is None:
         raise ValueError("name at least one survey column: nps=, csat= or ces=")
@@ -1030,6 +1085,16 @@ def customer_summary(
       \text{median cycle} = \operatorname{median}(d_{j+1} - d_j),\qquad
       \text{tenure} = E - d_1 \ \text{(days)}$$
 
+    **Other engines.** A DuckDB relation, a pyarrow Table, a PySpark or Dask DataFrame
+    (anything narwhals supports; ``pip install "loyaltymetrics[engines]"``) runs a
+    portable plan inside its own engine and returns that engine's frame (lazy stays
+    lazy). The plan uses group-by aggregations, joins and civil day numbers from
+    year/month/day, and builds period grids in the engine from literal rows. One
+    aggregate query runs at call time (null counts, and the first and last period); the
+    tests check the result against the polars plan. The gap between purchase
+    days uses one ordered window. A pyarrow Table raises `NotImplementedError` because
+    its group-by median is approximate; convert it with `polars.from_arrow` first.
+
     Parameters
     ----------
     tx : polars.DataFrame or polars.LazyFrame
@@ -1093,6 +1158,15 @@ def customer_summary(
     ...            "tenure_days").rows()
     [(1, 4, 60.0, 3, 15.0, 15.0, 31.0), (2, 1, 8.0, 1, None, None, 12.0)]
     """
+    if _portable.is_foreign_frame(tx):
+        return _portable.customer_summary(  # type: ignore[no-any-return]
+            tx,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            amount=amount,
+            observation_end=observation_end,
+            discount=discount,
+        )
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     day = period_index(pl.col(ts), ts_dtype, "D")
     if isinstance(tx, pl.LazyFrame):
