@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -16,13 +16,8 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-from ._bg_nbd import _frame_from_events, _simulation_setup
+from ._bg_nbd import _expected_count, _frame_from_events, _simulation_setup
 
-_STEP = 1e-3
-"""Relative half-spacing of the interpolation nodes used near a removable singularity."""
-
-_SERIES_Z = 0.05
-_SERIES_TERMS = 30
 """Below this z (scaled by 1 + |b|) the hypergeometric series is summed directly."""
 
 _MIN_DROPOUT = 1e-12
@@ -79,63 +74,6 @@ def _loglik_terms(
     d_a = pi * dg(a) + qi * dg(a + 1) - u_dabx[inv] - dg(a) + dg_ab
     d_b = pi * u_db_alive[inv] + qi * u_db_quit[inv] - u_dabx[inv] - dg(bb) + dg_ab
     return ll, [d_r, d_alpha, d_a, d_b]
-
-
-def _hyp2f1_minus_one(a: float, bb: float, c: FloatArray, z: FloatArray) -> FloatArray:
-    r"""${}_2F_1(a, b; c; z) - 1$ for $0 \le z < 1$, without cancellation for small $z$.
-
-    Where $z(1 + |b|) \le 0.05$ the power series is summed from its first term (each
-    term is at most 0.05 times the previous one, since $0 < a < c$ here, so 30 terms
-    reach full precision); elsewhere scipy's value minus 1 (no significant cancellation
-    there).
-    """
-    c, z = np.broadcast_arrays(np.asarray(c, dtype=np.float64), np.asarray(z, dtype=np.float64))
-    out = np.empty(z.shape)
-    small = z * (1.0 + abs(bb)) <= _SERIES_Z
-    big = ~small
-    if big.any():
-        out[big] = b.hyp2f1(a, bb, c[big], z[big]) - 1.0
-    if small.any():
-        cs, zs = c[small], z[small]
-        term = a * bb / cs * zs
-        total = term.copy()
-        for k in range(1, _SERIES_TERMS):
-            term = term * ((a + k) * (bb + k) / ((cs + k) * (k + 1))) * zs
-            total += term
-        out[small] = total
-    return out
-
-
-def _near_singular(a: float, r: float, step: float) -> bool:
-    """True if `a` is within `step` of a point where the closed form loses accuracy.
-
-    The expectation has a removable singularity at $a = 1$ (a 0/0), and scipy's Gauss
-    hypergeometric function is degenerate near $z = 1$ when $c - a - b$ is a whole number,
-    which for the terms used here happens exactly when $a - r$ is a whole number.
-    """
-    shift = a - r
-    return abs(a - 1.0) < step or abs(shift - round(shift)) < step
-
-
-def _smooth_in_a(f: Callable[[float], FloatArray], a: float, r: float) -> FloatArray:
-    r"""Evaluate `f(a)`, or interpolate it across a removable singularity.
-
-    `f` is analytic in `a`. Away from the singular points it is evaluated directly.
-    Within `_STEP * min(a, 1)` of one, it is the cubic Lagrange interpolant through
-    $a \pm h$ and $a \pm 2h$ at $a$ (weights $-1/6, 2/3, 2/3, -1/6$, error
-    $O(h^4)$), with $h$ the smallest of a few spacings whose nodes all stay clear of the
-    singular points.
-    """
-    base = _STEP * min(a, 1.0)
-    if not _near_singular(a, r, base):
-        return f(a)
-    for scale in (1.0, 1.37, 1.83, 2.41):
-        h = base * scale
-        nodes = (a - 2 * h, a - h, a + h, a + 2 * h)
-        if all(not _near_singular(node, r, 0.3 * base) for node in nodes):
-            break
-    lo2, lo1, hi1, hi2 = (f(node) for node in nodes)
-    return np.asarray((2.0 / 3.0) * (lo1 + hi1) - (lo2 + hi2) / 6.0, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -306,13 +244,11 @@ class ModifiedBetaGeoModel:
         $$E[X(t)] = \frac{b}{a - 1}\left[1 - \left(\frac{\alpha}{\alpha + t}\right)^r
           {}_2F_1\!\left(r, b + 1; a + b; \frac{t}{\alpha + t}\right)\right]$$
 
-        It is evaluated in the Euler-transformed form
-        $\frac{b}{a - 1}\left[1 - (1 - z)^{a-1}{}_2F_1(a + b - r, a - 1; a + b; z)\right]$,
-        $z = t/(\alpha + t)$, which stays finite for long horizons. The singularity at
-        $a = 1$ is removable (the limit is finite) and is bridged by interpolation in $a$,
-        as are parameters with $a - r$ a whole number, where scipy's ${}_2F_1$ is
-        degenerate. For $a \le 1$ the expectation grows without bound as $t \to \infty$
-        ($E[1/p]$ is infinite).
+        This is $\frac{b}{a + b}$ times the BG/NBD expectation with $b + 1$ in place of
+        $b$, and is evaluated by the same routine (`BetaGeoModel.expected_purchases_new`):
+        finite for long horizons, the finite limit at $a = 1$, and exact where $a - r$ is a
+        whole number, where scipy's ${}_2F_1$ is degenerate. For $a \le 1$ the expectation
+        grows without bound as $t \to \infty$ ($E[1/p]$ is infinite).
 
         Parameters
         ----------
@@ -350,10 +286,9 @@ class ModifiedBetaGeoModel:
           \right)^{r+x}{}_2F_1\!\left(r + x, b + x + 1; a + b + x;
           \frac{t}{\alpha + T + t}\right)\right]$$
 
-        with P(alive) from `p_alive`. The hypergeometric term is evaluated in its
-        Euler-transformed form, ${}_2F_1(a + b - r, a - 1; a + b + x; z)$, whose first
-        parameter does not grow with $x$, so heavy buyers stay finite; see
-        `expected_purchases_new` for the treatment of $a = 1$ and whole $a - r$.
+        with P(alive) from `p_alive`. The bracket is the BG/NBD conditional expectation
+        with $b + 1$ in place of $b$ and is evaluated by the same routine (finite for heavy
+        buyers, at $a = 1$ and for whole $a - r$).
 
         Parameters
         ----------
@@ -383,20 +318,9 @@ class ModifiedBetaGeoModel:
 
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
+        # the BG/NBD expectation with b + 1 for b: alive at T, p ~ Beta(a, b + x + 1)
         r, alpha, a, bb = self._p()
-        log_keep = -np.log1p(tt / (alpha + big_t))  # log(1 - z), exact for tiny t
-        z = tt / (alpha + big_t + tt)
-
-        def at(a_: float) -> FloatArray:
-            # c/(a-1) [1 - (1-z)^(a-1) F] with 1 - (1-z)^(a-1) F = -expm1((a-1) log(1-z))
-            # - (1-z)^(a-1) (F - 1): both parts carry the factor a - 1 exactly
-            c = a_ + bb + x
-            e = (a_ - 1.0) * log_keep
-            f_m1 = _hyp2f1_minus_one(a_ + bb - r, a_ - 1.0, c, z)
-            bracket = -np.expm1(e) - np.exp(e) * f_m1
-            return np.asarray(c / (a_ - 1.0) * bracket + 0.0, dtype=np.float64)
-
-        return _smooth_in_a(at, a, r)
+        return _expected_count(r + x, tt / (alpha + big_t), a, bb + 1.0 + x)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
         r, alpha, a, bb = self._p()
