@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -252,22 +252,9 @@ class BetaGeoModel:
         ConvergenceError
             If maximum likelihood does not converge (with the optimiser's message).
         """
-        x, t_x, big_t = b.check_rfm(frequency, recency, T)
-        w = b.check_weights(weights, x.shape[0])
-        b.check_identified(x, w)
-
-        groups = np.unique(x, return_inverse=True)
-
-        def objective(p: FloatArray) -> tuple[float, FloatArray]:
-            ll, grads = _loglik_terms(p, x, t_x, big_t, groups)
-            return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
-
-        n = float(w.sum())
-        mean_x = b.wsum(w, x) / n
-        mean_t = b.wsum(w, big_t) / n
-        start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
-        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n)
-        se = b.standard_errors(objective, params)
+        params, ll, se, n = _fit_r_alpha_a_b(
+            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights
+        )
         return cls(MappingProxyType(params), ll, se, n)
 
     def _p(self) -> tuple[float, float, float, float]:
@@ -472,3 +459,38 @@ def _frame_from_events(
         {"frequency": k, "recency": u * big_t, "T": big_t},
         schema={"frequency": pl.Int64, "recency": pl.Float64, "T": pl.Float64},
     )
+
+
+LoglikTerms = Callable[..., tuple[FloatArray, list[FloatArray]]]
+
+
+def _fit_r_alpha_a_b(
+    loglik_terms: LoglikTerms,
+    names: tuple[str, ...],
+    frequency: Any,
+    recency: Any,
+    T: Any,
+    weights: Any,
+) -> tuple[dict[str, float], float, Mapping[str, float], float]:
+    """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD from their likelihood terms.
+
+    Returns the estimates, the total log-likelihood, the standard errors and the number of
+    customers. The special functions are evaluated once per distinct frequency (`groups`).
+    """
+    x, t_x, big_t = b.check_rfm(frequency, recency, T)
+    w = b.check_weights(weights, x.shape[0])
+    b.check_identified(x, w)
+
+    groups = np.unique(x, return_inverse=True)
+
+    def objective(p: FloatArray) -> tuple[float, FloatArray]:
+        ll, grads = loglik_terms(p, x, t_x, big_t, groups)
+        return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
+
+    n = float(w.sum())
+    mean_x = b.wsum(w, x) / n
+    mean_t = b.wsum(w, big_t) / n
+    start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
+    params, ll = b.fit_mle(objective, start, names, n)
+    se = b.standard_errors(objective, params)
+    return params, ll, se, n

@@ -16,7 +16,12 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-from ._bg_nbd import _expected_count, _frame_from_events, _simulation_setup
+from ._bg_nbd import (
+    _expected_count,
+    _fit_r_alpha_a_b,
+    _frame_from_events,
+    _simulation_setup,
+)
 
 """Below this z (scaled by 1 + |b|) the hypergeometric series is summed directly."""
 
@@ -210,22 +215,9 @@ class ModifiedBetaGeoModel:
         ConvergenceError
             If maximum likelihood does not converge (with the optimiser's message).
         """
-        x, t_x, big_t = b.check_rfm(frequency, recency, T)
-        w = b.check_weights(weights, x.shape[0])
-        b.check_identified(x, w)
-
-        groups = np.unique(x, return_inverse=True)
-
-        def objective(p: FloatArray) -> tuple[float, FloatArray]:
-            ll, grads = _loglik_terms(p, x, t_x, big_t, groups)
-            return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
-
-        n = float(w.sum())
-        mean_x = b.wsum(w, x) / n
-        mean_t = b.wsum(w, big_t) / n
-        start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
-        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n)
-        se = b.standard_errors(objective, params)
+        params, ll, se, n = _fit_r_alpha_a_b(
+            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights
+        )
         return cls(MappingProxyType(params), ll, se, n)
 
     def _p(self) -> tuple[float, float, float, float]:
