@@ -108,6 +108,20 @@ def parse_period(period: object, name: str = "period") -> tuple[str, int]:
     return _CALENDAR_UNITS[unit], int(count)
 
 
+def check_active_window(active_window: object) -> int:
+    """`period_summary`'s `active_window` as a whole number of periods >= 1 (None: 1)."""
+    if active_window is None:
+        return 1
+    if isinstance(active_window, bool) or not isinstance(active_window, int):
+        raise TypeError(
+            f"active_window must be a whole number of periods; got "
+            f"{type(active_window).__name__} {active_window!r}"
+        )
+    if active_window < 1:
+        raise ValueError(f"active_window must be >= 1; got active_window={active_window}")
+    return active_window
+
+
 def calendar_index(expr: pl.Expr, dtype: pl.DataType, unit: str, n: int) -> pl.Expr:
     """Integer index of the calendar period (of ``n`` units) containing each timestamp.
 

@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _validation as v
-from ._periods import check_time_unit, on_column_clock, parse_period
+from ._periods import check_active_window, check_time_unit, on_column_clock, parse_period
 
 _PERIOD = "__lm_period"
 _AMOUNT = "__lm_amount"
@@ -498,19 +498,6 @@ def cohort_retention(
 # -- period_summary -----------------------------------------------------------------------
 
 
-def _check_window(active_window: object) -> int:
-    if active_window is None:
-        return 1
-    if isinstance(active_window, bool) or not isinstance(active_window, int):
-        raise TypeError(
-            f"active_window must be a whole number of periods; got "
-            f"{type(active_window).__name__} {active_window!r}"
-        )
-    if active_window < 1:
-        raise ValueError(f"active_window must be >= 1; got active_window={active_window}")
-    return active_window
-
-
 def _anti_join(nw: Any, left: Any, right: Any, on: list[str]) -> Any:
     """Rows of ``left`` without a match in ``right`` (``right`` distinct on ``on``).
 
@@ -544,7 +531,7 @@ def period_summary(
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     unit, n = parse_period(period)
-    window = _check_window(active_window)
+    window = check_active_window(active_window)
     frame, _, stats = _validated(
         nw,
         tx,

@@ -39,6 +39,7 @@ from ._frames import schema_of as _schema
 from ._periods import (
     calendar_index,
     calendar_start,
+    check_active_window,
     check_time_unit,
     literal_period,
     on_column_clock,
@@ -763,17 +764,7 @@ def period_summary(
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit, n = parse_period(period)
-    if active_window is None:
-        window = 1
-    elif isinstance(active_window, bool) or not isinstance(active_window, int):
-        raise TypeError(
-            f"active_window must be a whole number of periods; got "
-            f"{type(active_window).__name__} {active_window!r}"
-        )
-    elif active_window < 1:
-        raise ValueError(f"active_window must be >= 1; got active_window={active_window}")
-    else:
-        window = active_window
+    window = check_active_window(active_window)
     o = calendar_index(pl.col(ts), ts_dtype, unit, n)
     if isinstance(tx, pl.LazyFrame):
         o = o + _lazy_null_guard([cid, ts, amount])
