@@ -110,6 +110,13 @@ def _part(spec: dict[str, Any]) -> tuple[str, int]:
     )
     if spec["offset"]:
         log = log.with_columns(pl.col("customer_id") + spec["offset"])
+    if spec.get("scramble"):
+        # A bijection of 0 .. n-1 (multiplier coprime to n): every part holds ids from the
+        # whole range, as in a log exported by date rather than by customer.
+        multiplier, n = spec["scramble"]
+        ids = log["customer_id"].to_numpy().astype(np.uint64)
+        scrambled = (ids * np.uint64(multiplier)) % np.uint64(n)
+        log = log.with_columns(customer_id=pl.Series(scrambled.astype(np.int64)))
     log.write_parquet(spec["path"], compression="lz4")
     return spec["path"], log.height
 

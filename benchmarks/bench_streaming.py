@@ -49,23 +49,54 @@ copy (
 """
 
 
-def generate(rows: int, directory: Path, chunk_customers: int) -> None:
-    """Write about `rows` orders in Parquet parts of `chunk_customers` customers each."""
-    import polars as pl
+def generate(
+    orders: int, directory: Path, orders_per_customer: float, chunk_events: int, workers: int
+) -> None:
+    """Write about `orders` orders as Parquet parts, each part sorted by timestamp.
 
-    from loyaltymetrics import datasets
+    The customers are simulated in chunks (``_logs``: ``simulate_transactions`` with the
+    purchase rate solved for `orders_per_customer`, one seed per chunk) in `workers`
+    processes. Their ids are then scrambled by a bijection of ``0 .. n-1``, so that every
+    part holds customers from the whole id range, as a log exported by date would, rather
+    than one contiguous block of customers (which would make partitioning by id trivial).
+    """
+    import math
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
+    from _logs import _part, alpha_for, chunk_customers, describe, expected_orders
+
+    start_day, end_day = dt.date(2022, 1, 1), dt.date(2025, 1, 1)
+    alpha = alpha_for(orders_per_customer, start_day, end_day)
+    customers = round(orders / expected_orders(alpha, start_day, end_day))
+    multiplier = 2_654_435_761 % customers
+    while math.gcd(multiplier, customers) != 1:
+        multiplier += 1
+    per_chunk = chunk_customers(alpha, start_day, end_day, chunk_events)
     directory.mkdir(parents=True, exist_ok=True)
-    written, part = 0, 0
-    start = time.perf_counter()
-    while written < rows:
-        log = datasets.simulate_transactions(
-            chunk_customers, start=dt.date(2022, 1, 1), end=dt.date(2025, 1, 1), seed=part
-        ).with_columns(pl.col("customer_id") + part * chunk_customers)
-        log.write_parquet(directory / f"part-{part:04d}.parquet")
-        written += log.height
-        part += 1
-        print(f"part {part}: {written:,} rows, {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"# {describe(alpha, start_day, end_day)}; {customers:,} customers", flush=True)
+    specs = [
+        {
+            "customers": min(per_chunk, customers - lo),
+            "offset": lo,
+            "seed": i,
+            "alpha": alpha,
+            "start": start_day.isoformat(),
+            "end": end_day.isoformat(),
+            "path": str(directory / f"part-{i:05d}.parquet"),
+            "scramble": (multiplier, customers),
+        }
+        for i, lo in enumerate(range(0, customers, per_chunk))
+    ]
+    t0, written = time.perf_counter(), 0
+    context = multiprocessing.get_context("spawn")  # polars' thread pool does not survive fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for i, (_, rows) in enumerate(pool.map(_part, specs)):
+            written += rows
+            print(
+                f"part {i + 1}/{len(specs)}: {written:,} rows, {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
 
 
 def worker(engine: str, directory: Path, out: Path) -> None:
@@ -130,9 +161,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate")
-    g.add_argument("--rows", type=int, required=True)
+    g.add_argument("--orders", type=int, required=True)
     g.add_argument("--dir", type=Path, required=True)
-    g.add_argument("--chunk-customers", type=int, default=2_000_000)
+    g.add_argument("--orders-per-customer", type=float, default=10.0)
+    g.add_argument("--chunk-events", type=int, default=40_000_000)
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     r = sub.add_parser("run")
     r.add_argument("--dir", type=Path, required=True)
     w = sub.add_parser("worker")
@@ -141,7 +174,9 @@ def main() -> None:
     w.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "generate":
-        generate(args.rows, args.dir, args.chunk_customers)
+        generate(
+            args.orders, args.dir, args.orders_per_customer, args.chunk_events, args.workers
+        )
     elif args.command == "run":
         run(args.dir)
     else:

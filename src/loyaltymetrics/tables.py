@@ -145,6 +145,48 @@ def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) 
     return ordered.with_columns(c.set_sorted())
 
 
+_PART_SEED = 0x4C4D  # fixed, so that a plan's parts do not depend on the session
+
+
+def _check_partitions(partitions: object, tx: object) -> int:
+    """Validate `partitions` (a positive int; only 1 for engines other than polars)."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise TypeError(
+            f"partitions must be a positive int; got {type(partitions).__name__} {partitions!r}"
+        )
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1; got partitions={partitions}")
+    if partitions > 1 and _portable.is_foreign_frame(tx):
+        raise ValueError(
+            f"partitions={partitions} applies to polars input only; "
+            f"{type(tx).__module__}.{type(tx).__name__} is run by its own engine, which "
+            "manages its memory itself: leave partitions at 1"
+        )
+    return partitions
+
+
+def _customer_parts(frame: pl.LazyFrame, cid: str, partitions: int) -> list[pl.LazyFrame]:
+    """``frame`` split into `partitions` disjoint sets of customers (by a hash of the id).
+
+    Every row lands in exactly one part (a null id hashes to a value too, so the null
+    checks still see it). One part alone is the frame itself.
+    """
+    if partitions == 1:
+        return [frame]
+    bucket = pl.col(cid).hash(_PART_SEED) % partitions
+    return [frame.filter(bucket == k) for k in range(partitions)]
+
+
+def _concat_customers(parts: list[pl.LazyFrame], cid: str) -> pl.LazyFrame:
+    """Per-customer tables of disjoint parts, one after the other, sorted by id.
+
+    ``parallel=False`` runs the parts in turn, so that only one part's rows are held.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts, parallel=False).sort(cid)
+
+
 def _periods(
     tx: object,
     lf: pl.LazyFrame,
@@ -168,21 +210,15 @@ def _periods(
     return lf.select(cols)
 
 
-def _summarise(
-    periods: pl.LazyFrame,
-    cid: str,
-    amt: str | None,
-    end_period: pl.Expr,
-    scaler: float,
-    *,
-    tx: object,
-    dtype: pl.DataType,
+def _rfm_parts(
+    periods: pl.LazyFrame, cid: str, amt: str | None, *, tx: object, dtype: pl.DataType
 ) -> pl.LazyFrame:
-    """Per-customer frequency, recency, T (and monetary value).
+    """Per customer: first and last period, number of periods, repeat-period total.
 
-    The plan sorts the rows by (customer, period) once (`_by_customer`), marks the first row of each
-    customer and of each purchase period, and then needs only first/last/sum
-    aggregations over the sorted customer column: no per-group filters or windows.
+    The plan sorts the rows by (customer, period) once (`_by_customer`), marks the first
+    row of each customer and of each purchase period, and then needs only
+    first/last/sum aggregations over the sorted customer column: no per-group filters or
+    windows.
     """
     p, c = pl.col(_PERIOD), pl.col(cid)
     ordered = _by_customer(periods, tx, cid, dtype).with_columns(
@@ -202,7 +238,29 @@ def _summarise(
             pl.when(p != first_period).then(pl.col(_AMOUNT)).otherwise(0.0).alias("__repeat")
         )
         aggs.append(pl.col("__repeat").sum().alias("__repeat_total"))
-    per_customer = ordered.with_columns(row_cols).group_by(cid, maintain_order=True).agg(aggs)
+    return ordered.with_columns(row_cols).group_by(cid, maintain_order=True).agg(aggs)
+
+
+def _summarise(
+    parts: list[pl.LazyFrame],
+    cid: str,
+    amt: str | None,
+    end_period: pl.Expr,
+    scaler: float,
+    *,
+    tx: object,
+    dtype: pl.DataType,
+) -> pl.LazyFrame:
+    """Per-customer frequency, recency, T (and monetary value) of disjoint customer parts.
+
+    `parts` are `_periods` frames of disjoint sets of customers (`_customer_parts`).
+    `end_period` may aggregate over the per-customer table (``__last``): it is evaluated
+    after the parts are put together.
+    """
+    per_customer = _concat_customers(
+        [_rfm_parts(part, cid, amt, tx=tx, dtype=dtype) for part in parts], cid
+    )
+    c = pl.col(cid)
     cols = [
         c,
         (pl.col("__n") - 1).cast(pl.Int64).alias("frequency"),
@@ -229,6 +287,7 @@ def rfm_summary(
     observation_end: dt.date | None = None,
     time_unit: str = "D",
     time_scaler: float = 1.0,
+    partitions: int = 1,
 ) -> FrameT:
     r"""Per-customer frequency, recency, T and monetary value: the input of the BTYD models.
 
@@ -270,6 +329,12 @@ def rfm_summary(
     time_scaler : float, default=1.0
         Divides recency and T: `time_unit="D", time_scaler=7` gives weeks counted from
         daily periods (the CDNOW convention).
+    partitions : int, default=1
+        Split the customers into this many disjoint parts (by a hash of the id) and
+        compute the parts one after the other, so that only one part's orders are held
+        in memory at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``), for example 16 for 500M orders in 8 GiB. Each part reads
+        the input again. The result does not depend on it. polars input only.
 
     Returns
     -------
@@ -320,6 +385,7 @@ def rfm_summary(
      {'customer_id': 2, 'frequency': 0, 'recency': 0.0, 'T': 10.0, 'monetary_value': 0.0}]
     """
     if _portable.is_foreign_frame(tx):
+        _check_partitions(partitions, tx)
         return _portable.rfm_summary(  # type: ignore[no-any-return]
             tx,
             customer_id=customer_id,
@@ -332,14 +398,17 @@ def rfm_summary(
     lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit = check_time_unit(time_unit)
     scaler = _check_scaler(time_scaler)
-    periods = _periods(tx, lf, cid, ts, amt, ts_dtype, unit)
+    parts = [
+        _periods(tx, part, cid, ts, amt, ts_dtype, unit)
+        for part in _customer_parts(lf, cid, _check_partitions(partitions, tx))
+    ]
     if observation_end is None:
         end_period = pl.col("__last").max()
     else:
         end_period = literal_period(observation_end, "observation_end", unit, ts_dtype)
-        periods = periods.filter(pl.col(_PERIOD) <= end_period)
+        parts = [part.filter(pl.col(_PERIOD) <= end_period) for part in parts]
     dtype = lf.collect_schema()[cid]
-    result = _summarise(periods, cid, amt, end_period, scaler, tx=tx, dtype=dtype)
+    result = _summarise(parts, cid, amt, end_period, scaler, tx=tx, dtype=dtype)
     return _like(tx, result)  # type: ignore[return-value]
 
 
@@ -444,7 +513,7 @@ def calibration_holdout_split(
     periods = _periods(tx, lf, cid, ts, amt, ts_dtype, unit)
     summary_cols = ["frequency", "recency", "T"] + (["monetary_value"] if amt else [])
     cal = _summarise(
-        periods.filter(pl.col(_PERIOD) <= cal_period),
+        [periods.filter(pl.col(_PERIOD) <= cal_period)],
         cid,
         amt,
         cal_period,
@@ -485,6 +554,34 @@ def _null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den)
 
 
+def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
+    """Active customers per (cohort, period index) of (customer id, period) rows."""
+    if _integer_key_fits(tx, cid, dtype):
+        # one Int64 key per order, sorted: the distinct (customer, period) rows come out in
+        # order, and a customer's cohort is the period on their first row (no join)
+        key = pl.col(cid).cast(pl.Int64) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
+        k = pl.col("__key")
+        visits = (
+            activity.select(key.alias("__key"))
+            .sort("__key")
+            .filter((k != k.shift()).fill_null(True))
+            .select((k // _KEY_SHIFT).alias("__cid"), k.alias(_PERIOD))
+            .with_columns(pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31))
+        )
+        new_customer = (pl.col("__cid") != pl.col("__cid").shift()).fill_null(True)
+        visits = visits.with_columns(
+            pl.when(new_customer).then(pl.col(_PERIOD)).forward_fill().alias("__cohort")
+        )
+    else:
+        first = activity.group_by(cid).agg(pl.col(_PERIOD).min().alias("__cohort"))
+        visits = activity.unique().join(first, on=cid)  # one row per (customer, period)
+    return (
+        visits.with_columns((pl.col(_PERIOD) - pl.col("__cohort")).alias("period_index"))
+        .group_by("__cohort", "period_index")
+        .agg(pl.len().cast(pl.Int64).alias("active"))
+    )
+
+
 @accepts_pandas
 def cohort_retention(
     tx: FrameT,
@@ -493,6 +590,7 @@ def cohort_retention(
     timestamp: str = "timestamp",
     period: str = "1mo",
     observation_end: dt.date | None = None,
+    partitions: int = 1,
 ) -> FrameT:
     r"""Acquisition-cohort retention as a long table: one row per (cohort, period index).
 
@@ -526,6 +624,12 @@ def cohort_retention(
     observation_end : datetime.date or datetime.datetime, optional
         End of the data. Orders in later periods are ignored, and cells after the period
         containing it are not observed and absent. Default: the latest order.
+    partitions : int, default=1
+        Split the customers into this many disjoint parts (by a hash of the id) and
+        compute the parts one after the other, so that only one part's orders are held
+        in memory at a time (the cells of the parts add up). For a `LazyFrame` over files
+        larger than memory (``pl.scan_parquet``); each part reads the input again. The
+        result does not depend on it. polars input only.
 
     Returns
     -------
@@ -575,6 +679,7 @@ def cohort_retention(
      (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
     """
     if _portable.is_foreign_frame(tx):
+        _check_partitions(partitions, tx)
         return _portable.cohort_retention(  # type: ignore[no-any-return]
             tx,
             customer_id=customer_id,
@@ -584,10 +689,7 @@ def cohort_retention(
         )
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, None)
     unit, n = parse_period(period)
-    o = calendar_index(pl.col(ts), ts_dtype, unit, n)
-    if isinstance(tx, pl.LazyFrame):
-        o = o + _lazy_null_guard([cid, ts])
-    activity = lf.select(pl.col(cid), o.alias(_PERIOD))
+    end_index: pl.Expr | None = None
     if observation_end is not None:
         end_value = on_column_clock(observation_end, "observation_end", ts_dtype)
         end_index = calendar_index(
@@ -596,44 +698,37 @@ def cohort_retention(
             unit,
             n,
         )
-        activity = activity.filter(pl.col(_PERIOD) <= end_index)
     dtype = lf.collect_schema()[cid]
-    if _integer_key_fits(tx, cid, dtype):
-        # one Int64 key per order, sorted: the distinct (customer, period) rows come out in
-        # order, and a customer's cohort is the period on their first row (no join)
-        key = pl.col(cid).cast(pl.Int64) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
-        k = pl.col("__key")
-        visits = (
-            activity.select(key.alias("__key"))
-            .sort("__key")
-            .filter((k != k.shift()).fill_null(True))
-            .select((k // _KEY_SHIFT).alias("__cid"), k.alias(_PERIOD))
-            .with_columns(pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31))
-        )
-        new_customer = (pl.col("__cid") != pl.col("__cid").shift()).fill_null(True)
-        first = visits.filter(new_customer).select(
-            pl.col("__cid"), pl.col(_PERIOD).alias("__cohort")
-        )
-        visits = visits.with_columns(
-            pl.when(new_customer).then(pl.col(_PERIOD)).forward_fill().alias("__cohort")
-        )
-        sizes = first.group_by("__cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
-        sizes = sizes.join(visits.select(pl.col(_PERIOD).max().alias("__last")), how="cross")
+    parts = []
+    for part in _customer_parts(lf, cid, _check_partitions(partitions, tx)):
+        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        if isinstance(tx, pl.LazyFrame):
+            o = o + _lazy_null_guard([cid, ts])
+        activity = part.select(pl.col(cid), o.alias(_PERIOD))
+        if end_index is not None:
+            activity = activity.filter(pl.col(_PERIOD) <= end_index)
+        parts.append(_cohort_cells(activity, tx, cid, dtype))
+    # cells of disjoint customers add up; the size of a cohort is its cell at index 0
+    # (everyone buys in their first period), the last period the latest active cell
+    if len(parts) == 1:
+        active = parts[0]
     else:
-        visits = activity.unique()  # one row per (customer, period)
-        first = activity.group_by(cid).agg(pl.col(_PERIOD).min().alias("__cohort"))
-        visits = visits.join(first, on=cid)
-        sizes = first.group_by("__cohort").agg(pl.len().cast(pl.Int64).alias("cohort_size"))
-        sizes = sizes.join(visits.select(pl.col(_PERIOD).max().alias("__last")), how="cross")
-    last_index = end_index if observation_end is not None else pl.col("__last")
+        active = (
+            pl.concat(parts, parallel=False)
+            .group_by("__cohort", "period_index")
+            .agg(pl.col("active").sum())
+        )
+    sizes = active.filter(pl.col("period_index") == 0).select(
+        "__cohort", pl.col("active").alias("cohort_size")
+    )
+    sizes = sizes.join(
+        active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
+        how="cross",
+    )
+    last_index = end_index if end_index is not None else pl.col("__last")
     grid = sizes.with_columns(
         pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
     ).explode("period_index")
-    active = (
-        visits.with_columns((pl.col(_PERIOD) - pl.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
-        .agg(pl.len().cast(pl.Int64).alias("active"))
-    )
     result = (
         grid.join(active, on=["__cohort", "period_index"], how="left")
         .with_columns(pl.col("active").fill_null(0))
@@ -649,6 +744,65 @@ def cohort_retention(
     return _like(tx, result)  # type: ignore[return-value]
 
 
+_PERIOD_COUNTS = (
+    "customers_new",
+    "customers_reactivated",
+    "customers_lost",
+    "orders",
+    "revenue",
+    "__buyers",
+    "__repeat",
+)
+
+
+def _period_counts(
+    orders: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType, window: int
+) -> pl.LazyFrame:
+    """Per period ``__t``: the flows and sales of (customer, period, amount) rows.
+
+    One row per (customer, period with orders), sorted by customer then period; the
+    previous and next visit are shifts masked where the customer changes (no
+    per-customer window). A visit with no previous one is new, one after a gap longer
+    than the window is a reactivation, and one with no visit within the window after it
+    makes the customer lost `window` periods later. Columns: `_PERIOD_COUNTS`, all sums.
+    """
+    c = pl.col(cid)
+    visits = _by_customer(
+        orders.group_by(cid, _PERIOD).agg(
+            pl.len().cast(pl.Int64).alias("__orders"), pl.col(_AMOUNT).sum().alias("__revenue")
+        ),
+        tx,
+        cid,
+        dtype,
+    ).with_columns(
+        pl.when(c == c.shift()).then(pl.col(_PERIOD).shift()).alias("__prev"),
+        pl.when(c == c.shift(-1)).then(pl.col(_PERIOD).shift(-1)).alias("__next"),
+    )
+    p, prev, nxt = pl.col(_PERIOD), pl.col("__prev"), pl.col("__next")
+    zero = pl.lit(0, dtype=pl.Int64)
+    at_visit = visits.select(
+        p.cast(pl.Int64).alias("__t"),
+        prev.is_null().cast(pl.Int64).alias("customers_new"),
+        (prev.is_not_null() & (p - prev > window)).cast(pl.Int64).alias("customers_reactivated"),
+        zero.alias("customers_lost"),
+        pl.col("__orders").alias("orders"),
+        pl.col("__revenue").alias("revenue"),
+        pl.lit(1, dtype=pl.Int64).alias("__buyers"),
+        (pl.col("__orders") >= 2).cast(pl.Int64).alias("__repeat"),
+    )
+    lost = visits.filter(nxt.is_null() | (nxt - p > window)).select(
+        (p + window).cast(pl.Int64).alias("__t"),
+        zero.alias("customers_new"),
+        zero.alias("customers_reactivated"),
+        pl.lit(1, dtype=pl.Int64).alias("customers_lost"),
+        zero.alias("orders"),
+        pl.lit(0.0).alias("revenue"),
+        zero.alias("__buyers"),
+        zero.alias("__repeat"),
+    )
+    return pl.concat([at_visit, lost]).group_by("__t").agg(pl.col(_PERIOD_COUNTS).sum())
+
+
 @accepts_pandas
 def period_summary(
     tx: FrameT,
@@ -658,6 +812,7 @@ def period_summary(
     amount: str = "amount",
     period: str = "1mo",
     active_window: int | None = None,
+    partitions: int = 1,
 ) -> FrameT:
     r"""One row per calendar period: the customer base's flows, retention, churn and sales.
 
@@ -699,6 +854,13 @@ def period_summary(
         Number of periods, ending with the current one, in which an order keeps a
         customer in the base (e.g. 3 with `period="1mo"`: ordered in the last three
         months). Default 1.
+    partitions : int, default=1
+        Split the customers into this many disjoint parts (by a hash of the id) and
+        compute the parts one after the other, so that only one part's orders are held
+        in memory at a time (the parts' counts and sums add up). For a `LazyFrame` over
+        files larger than memory (``pl.scan_parquet``); each part reads the input again.
+        The result does not depend on it, up to the order of floating-point additions
+        in `revenue`. polars input only.
 
     Returns
     -------
@@ -752,6 +914,7 @@ def period_summary(
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
     """
     if _portable.is_foreign_frame(tx):
+        _check_partitions(partitions, tx)
         return _portable.period_summary(  # type: ignore[no-any-return]
             tx,
             customer_id=customer_id,
@@ -765,53 +928,24 @@ def period_summary(
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit, n = parse_period(period)
     window = check_active_window(active_window)
-    o = calendar_index(pl.col(ts), ts_dtype, unit, n)
-    if isinstance(tx, pl.LazyFrame):
-        o = o + _lazy_null_guard([cid, ts, amount])
-    orders = lf.select(
-        pl.col(cid), o.alias(_PERIOD), pl.col(amount).cast(pl.Float64).alias(_AMOUNT)
-    )
-    # one row per (customer, period with orders), sorted by customer then period
-    # (a shift masked where the customer changes: no per-customer window)
-    c = pl.col(cid)
-    visits = _by_customer(
-        orders.group_by(cid, _PERIOD).agg(pl.len().alias("__orders")),
-        tx,
-        cid,
-        lf.collect_schema()[cid],
-    ).with_columns(
-        pl.when(c == c.shift()).then(pl.col(_PERIOD).shift()).alias("__prev"),
-        pl.when(c == c.shift(-1)).then(pl.col(_PERIOD).shift(-1)).alias("__next"),
-    )
-    p, prev, nxt = pl.col(_PERIOD), pl.col("__prev"), pl.col("__next")
-    gap_before = prev.is_not_null() & (p - prev > window)
-    lapses_after = nxt.is_null() | (nxt - p > window)
-    events = pl.concat(
-        [
-            visits.filter(prev.is_null()).select(p.alias("__t"), pl.lit("new").alias("__e")),
-            visits.filter(gap_before).select(p.alias("__t"), pl.lit("reactivated").alias("__e")),
-            visits.filter(lapses_after).select(
-                (p + window).alias("__t"), pl.lit("lost").alias("__e")
-            ),
-        ]
-    )
-    flows = events.group_by("__t").agg(
-        (pl.col("__e") == "new").sum().cast(pl.Int64).alias("customers_new"),
-        (pl.col("__e") == "reactivated").sum().cast(pl.Int64).alias("customers_reactivated"),
-        (pl.col("__e") == "lost").sum().cast(pl.Int64).alias("customers_lost"),
-    )
-    sales = (
-        orders.group_by(_PERIOD)
-        .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(_AMOUNT).sum().alias("revenue"))
-        .join(
-            visits.group_by(_PERIOD).agg(
-                pl.len().cast(pl.Int64).alias("__buyers"),
-                (pl.col("__orders") >= 2).sum().cast(pl.Int64).alias("__repeat"),
-            ),
-            on=_PERIOD,
+    dtype = lf.collect_schema()[cid]
+    parts = []
+    for part in _customer_parts(lf, cid, _check_partitions(partitions, tx)):
+        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        if isinstance(tx, pl.LazyFrame):
+            o = o + _lazy_null_guard([cid, ts, amount])
+        orders = part.select(
+            pl.col(cid), o.alias(_PERIOD), pl.col(amount).cast(pl.Float64).alias(_AMOUNT)
         )
+        parts.append(_period_counts(orders, tx, cid, dtype, window))
+    # the counts and sums of disjoint customers add up
+    if len(parts) == 1:
+        counts = parts[0]
+    else:
+        counts = pl.concat(parts, parallel=False).group_by("__t").agg(pl.all().sum())
+    bounds = counts.filter(pl.col("__buyers") > 0).select(
+        pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
     )
-    bounds = orders.select(pl.col(_PERIOD).min().alias("__lo"), pl.col(_PERIOD).max().alias("__hi"))
     grid = (
         bounds.select(
             pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
@@ -821,8 +955,7 @@ def period_summary(
     )  # an empty log has null bounds: no periods
     flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
     result = (
-        grid.join(flows, on="__t", how="left")
-        .join(sales, left_on="__t", right_on=_PERIOD, how="left")
+        grid.join(counts, on="__t", how="left")
         .with_columns(
             pl.col([*flow_cols, "orders", "__buyers", "__repeat"]).fill_null(0),
             pl.col("revenue").fill_null(0.0),
@@ -1066,6 +1199,7 @@ def customer_summary(
     amount: str = "amount",
     observation_end: dt.date | None = None,
     discount: str | None = None,
+    partitions: int = 1,
 ) -> FrameT:
     r"""One row per customer: orders, revenue, order dates, AOV, repurchase cycle, tenure.
 
@@ -1102,6 +1236,12 @@ def customer_summary(
     discount : str, optional
         Boolean column, true for an order placed with a discount or coupon; adds
         `discount_share`, the customer's share of such orders (nulls not allowed).
+    partitions : int, default=1
+        Split the customers into this many disjoint parts (by a hash of the id) and
+        compute the parts one after the other, so that only one part's orders are held
+        in memory at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``). Each part reads the input again. The result does not
+        depend on it. polars input only.
 
     Returns
     -------
@@ -1150,6 +1290,7 @@ def customer_summary(
     [(1, 4, 60.0, 3, 15.0, 15.0, 31.0), (2, 1, 8.0, 1, None, None, 12.0)]
     """
     if _portable.is_foreign_frame(tx):
+        _check_partitions(partitions, tx)
         return _portable.customer_summary(  # type: ignore[no-any-return]
             tx,
             customer_id=customer_id,
@@ -1164,6 +1305,7 @@ def customer_summary(
         checked = [cid, ts, amount] + ([discount] if discount is not None else [])
         day = day + _lazy_null_guard(checked)
     schema = lf.collect_schema()
+    n_parts = _check_partitions(partitions, tx)
     cols: list[pl.Expr] = [
         pl.col(cid),
         pl.col(ts),
@@ -1179,41 +1321,26 @@ def customer_summary(
                 "drop or fill them first (rows are never dropped silently)"
             )
         cols.append(pl.col(discount).alias("__discount"))
-    orders = lf.select([*cols, day.alias(_PERIOD)])
-    if observation_end is not None:
-        end_day = literal_period(observation_end, "observation_end", "D", ts_dtype)
-        orders = orders.filter(pl.col(_PERIOD) <= end_day)
-    else:
-        end_day = pl.col("__last_day").max()
-    # stage 2a: one row per (customer, purchase day); stage 2b: per customer, over the
-    # visits sorted by (customer, day), where the gap to the previous visit of the same
-    # customer is a masked shift (no list aggregation, no window)
-    visit_aggs = [
-        pl.len().alias("__orders"),
-        pl.col(_AMOUNT).sum().alias("__revenue"),
-        pl.col(ts).min().alias("__first_ts"),
-        pl.col(ts).max().alias("__last_ts"),
-    ]
-    if discount is not None:
-        visit_aggs.append(pl.col("__discount").sum().alias("__discounted"))
-    visits = orders.group_by(cid, _PERIOD).agg(visit_aggs)
-    c, d = pl.col(cid), pl.col(_PERIOD)
-    visits = _by_customer(visits, tx, cid, schema[cid]).with_columns(
-        pl.when(c == c.shift()).then(d - d.shift()).alias("__gap")
+    end_day = (
+        pl.col("__last_day").max()
+        if observation_end is None
+        else literal_period(observation_end, "observation_end", "D", ts_dtype)
     )
-    aggs = [
-        pl.col("__orders").sum().cast(pl.Int64).alias("orders"),
-        pl.col("__revenue").sum().alias("revenue"),
-        pl.col("__first_ts").first().alias("first_order"),
-        pl.col("__last_ts").last().alias("last_order"),
-        d.first().alias("__first_day"),
-        d.last().alias("__last_day"),
-        pl.len().cast(pl.Int64).alias("purchase_days"),
-        pl.col("__gap").median().cast(pl.Float64).alias("median_interpurchase_days"),
-    ]
-    if discount is not None:
-        aggs.append(pl.col("__discounted").sum().alias("__discounted"))
-    per_customer = visits.group_by(cid, maintain_order=True).agg(aggs)
+    per_customer = _concat_customers(
+        [
+            _customer_part(
+                part.select([*cols, day.alias(_PERIOD)]),
+                None if observation_end is None else end_day,
+                tx=tx,
+                cid=cid,
+                ts=ts,
+                dtype=schema[cid],
+                discount=discount is not None,
+            )
+            for part in _customer_parts(lf, cid, n_parts)
+        ],
+        cid,
+    )
     days = pl.col("purchase_days")
     out_cols = [
         pl.col(cid),
@@ -1233,3 +1360,47 @@ def customer_summary(
     if discount is not None:
         out_cols.append((pl.col("__discounted") / pl.col("orders")).alias("discount_share"))
     return _like(tx, per_customer.select(out_cols))  # type: ignore[return-value]
+
+
+def _customer_part(
+    orders: pl.LazyFrame,
+    end_day: pl.Expr | None,
+    *,
+    tx: object,
+    cid: str,
+    ts: str,
+    dtype: pl.DataType,
+    discount: bool,
+) -> pl.LazyFrame:
+    """The per-customer aggregates of `customer_summary` for one part of the customers."""
+    if end_day is not None:
+        orders = orders.filter(pl.col(_PERIOD) <= end_day)
+    # stage 2a: one row per (customer, purchase day); stage 2b: per customer, over the
+    # visits sorted by (customer, day), where the gap to the previous visit of the same
+    # customer is a masked shift (no list aggregation, no window)
+    visit_aggs = [
+        pl.len().alias("__orders"),
+        pl.col(_AMOUNT).sum().alias("__revenue"),
+        pl.col(ts).min().alias("__first_ts"),
+        pl.col(ts).max().alias("__last_ts"),
+    ]
+    if discount:
+        visit_aggs.append(pl.col("__discount").sum().alias("__discounted"))
+    visits = orders.group_by(cid, _PERIOD).agg(visit_aggs)
+    c, d = pl.col(cid), pl.col(_PERIOD)
+    visits = _by_customer(visits, tx, cid, dtype).with_columns(
+        pl.when(c == c.shift()).then(d - d.shift()).alias("__gap")
+    )
+    aggs = [
+        pl.col("__orders").sum().cast(pl.Int64).alias("orders"),
+        pl.col("__revenue").sum().alias("revenue"),
+        pl.col("__first_ts").first().alias("first_order"),
+        pl.col("__last_ts").last().alias("last_order"),
+        d.first().alias("__first_day"),
+        d.last().alias("__last_day"),
+        pl.len().cast(pl.Int64).alias("purchase_days"),
+        pl.col("__gap").median().cast(pl.Float64).alias("median_interpurchase_days"),
+    ]
+    if discount:
+        aggs.append(pl.col("__discounted").sum().alias("__discounted"))
+    return visits.group_by(cid, maintain_order=True).agg(aggs)
