@@ -124,22 +124,18 @@ def _integer_key_fits(tx: object, cid: str, dtype: pl.DataType) -> bool:
 def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
     """``frame`` sorted by (customer, period), with the customer column flagged sorted.
 
-    Sorting by two columns is about four times slower than by one Int64 key, so the key
-    ``id * 2**32 + period`` is used when the ids are known to fit; other integer ids are
-    first replaced by their rank among the distinct ids (one small sort and a join);
-    other id types sort by both columns.
+    Sorting by two columns is about four times slower than by one integer key, so the
+    key ``id * 2**32 + period`` is used for integer ids: an Int64 when the ids are known
+    to fit, an Int128 otherwise (a LazyFrame, or ids beyond 2**31). The frame is used
+    once, so a lazy plan holds no cached copy of its input. Other id types sort by both
+    columns.
     """
     c, p = pl.col(cid), pl.col(_PERIOD)
     offset = p + (1 << 31)
     if _integer_key_fits(tx, cid, dtype):
         ordered = frame.sort(c.cast(pl.Int64) * _KEY_SHIFT + offset)
     elif dtype.is_integer():
-        codes = frame.select(c.unique()).sort(cid).with_row_index("__code")
-        ordered = (
-            frame.join(codes, on=cid)
-            .sort(pl.col("__code").cast(pl.Int64) * _KEY_SHIFT + offset)
-            .drop("__code")
-        )
+        ordered = frame.sort(c.cast(pl.Int128) * _KEY_SHIFT + offset)
     else:
         ordered = frame.sort(cid, _PERIOD)
     return ordered.with_columns(c.set_sorted())
@@ -556,17 +552,20 @@ def _null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 
 def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
     """Active customers per (cohort, period index) of (customer id, period) rows."""
-    if _integer_key_fits(tx, cid, dtype):
-        # one Int64 key per order, sorted: the distinct (customer, period) rows come out in
-        # order, and a customer's cohort is the period on their first row (no join)
-        key = pl.col(cid).cast(pl.Int64) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
+    if dtype.is_integer():
+        # one integer key per order, sorted: the distinct (customer, period) rows come out
+        # in order, and a customer's cohort is the period on their first row (no join)
+        key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
+        key = pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
         k = pl.col("__key")
         visits = (
             activity.select(key.alias("__key"))
             .sort("__key")
             .filter((k != k.shift()).fill_null(True))
             .select((k // _KEY_SHIFT).alias("__cid"), k.alias(_PERIOD))
-            .with_columns(pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31))
+            .with_columns(
+                (pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31)).cast(pl.Int64)
+            )
         )
         new_customer = (pl.col("__cid") != pl.col("__cid").shift()).fill_null(True)
         visits = visits.with_columns(
