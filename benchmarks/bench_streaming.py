@@ -1,19 +1,27 @@
-"""Benchmark: rfm_summary on a large Parquet dataset, polars streaming vs DuckDB.
+"""Benchmark: the table functions on a Parquet dataset larger than memory, against DuckDB.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_streaming.py generate --rows 100000000 --dir /tmp/lm-big
-    .venv/bin/python benchmarks/bench_streaming.py run --dir /tmp/lm-big
+    .venv/bin/python benchmarks/bench_streaming.py generate --orders 500000000 --dir /tmp/lm-500m
+    .venv/bin/python benchmarks/bench_streaming.py run --dir /tmp/lm-500m --partitions 16
 
-``generate`` writes the log in chunks of simulated customers (``datasets.simulate_transactions``,
-each chunk with its own seed and id range) to ``DIR/part-*.parquet``. ``run`` times, each in
-its own process (so peak RSS is that engine's alone, read from ``ru_maxrss``):
+``generate`` writes the log in chunks of simulated customers (``datasets.simulate_transactions``
+with ten orders per customer, each chunk with its own seed), one Parquet part per chunk,
+with the customer ids scrambled across parts (see `generate`). ``run`` times, for each of
+``rfm_summary``, ``cohort_retention`` and ``period_summary``, each engine in its own process
+(so peak RSS is that engine's alone, read from ``ru_maxrss``):
 
-* loyaltymetrics: ``tables.rfm_summary(pl.scan_parquet(DIR/*.parquet), amount=...)``
-  collected with ``engine="streaming"`` and written to Parquet;
-* DuckDB SQL computing the same table from the same files, written to Parquet.
+* ``loyaltymetrics``: ``tables.<function>(pl.scan_parquet(DIR/*.parquet), partitions=K)``
+  collected with polars' in-memory engine (``collect(engine="in-memory")``), which runs
+  the K customer parts one after the other, and written to Parquet;
+* ``loyaltymetrics-streaming``: the same call with ``partitions=1``, written with
+  ``sink_parquet(engine="streaming")`` (polars' streaming engine holds every part at once,
+  so partitions do not help there);
+* ``duckdb``: the SQL of ``bench_tables.py`` over ``read_parquet(DIR/*.parquet)``, written
+  with ``COPY ... TO`` Parquet.
 
-Both outputs are then compared row by row (sorted by customer id).
+The outputs are then compared with ``_check.compare`` (rows matched on their keys, numbers
+within 1e-9 relative).
 """
 
 from __future__ import annotations
@@ -27,26 +35,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-DUCKDB_SQL = """
-copy (
-  with days as (
-    select customer_id, datediff('day', date '1970-01-01', cast("timestamp" as date)) as d,
-           sum(amount) as amt
-    from read_parquet('{glob}') group by 1, 2
-  ), firsts as (
-    select customer_id, min(d) as first_d, max(d) as last_d, count(*) as n from days group by 1
-  ), repeats as (
-    select days.customer_id, sum(amt) as repeat_total from days
-    join firsts using (customer_id) where d <> first_d group by 1
-  )
-  select f.customer_id, (f.n - 1)::bigint as frequency,
-         (f.last_d - f.first_d)::double as recency,
-         ((select max(last_d) from firsts) - f.first_d)::double as "T",
-         case when f.n > 1 then r.repeat_total / (f.n - 1) else 0.0 end as monetary_value
-  from firsts f left join repeats r using (customer_id)
-) to '{out}' (format parquet)
-"""
 
 
 def generate(
@@ -99,61 +87,104 @@ def generate(
             )
 
 
-def worker(engine: str, directory: Path, out: Path) -> None:
-    """Run one engine and print its wall time and peak RSS as JSON."""
-    if engine == "polars-streaming":
+KEYS = {
+    "rfm_summary": ["customer_id"],
+    "cohort_retention": ["cohort", "period_index"],
+    "period_summary": ["period"],
+}
+ENGINES = ("loyaltymetrics", "loyaltymetrics-streaming", "duckdb")
+
+
+def worker(engine: str, table: str, directory: Path, out: Path, partitions: int) -> None:
+    """Run one engine on one table and print its wall time and peak RSS as JSON."""
+    glob = str(directory / "*.parquet")
+    if engine.startswith("loyaltymetrics"):
         import polars as pl
 
         from loyaltymetrics import tables
 
         start = time.perf_counter()  # after the imports
-        lf = tables.rfm_summary(pl.scan_parquet(directory / "*.parquet"), amount="amount")
-        lf.sink_parquet(out, engine="streaming")
+        function = getattr(tables, table)
+        options = {"amount": "amount"} if table == "rfm_summary" else {}
+        if engine == "loyaltymetrics":
+            plan = function(pl.scan_parquet(glob), partitions=partitions, **options)
+            plan.collect(engine="in-memory").write_parquet(out)
+        else:
+            plan = function(pl.scan_parquet(glob), **options)
+            plan.sink_parquet(out, engine="streaming")
     else:
         import duckdb
+        from bench_tables import SQL
 
         start = time.perf_counter()
         con = duckdb.connect()
-        con.sql(DUCKDB_SQL.format(glob=directory / "*.parquet", out=out))
+        con.sql(f"CREATE VIEW tx AS SELECT * FROM read_parquet('{glob}')")
+        con.sql(f"COPY ({SQL[table]}) TO '{out}' (FORMAT parquet)")
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_rss_gib": peak_kib / 2**20}))
+    print(json.dumps({"seconds": seconds, "peak_rss_gib": peak_kib / 2**20}))
 
 
-def run(directory: Path) -> None:
-    """Time both engines in subprocesses and check that their tables agree."""
+def run(directory: Path, tables: list[str], engines: list[str], partitions: int) -> None:
+    """Time the engines in subprocesses, check that their tables agree, print a table."""
+    import platform
+
     import polars as pl
+    from _check import compare
 
-    rows = pl.scan_parquet(directory / "*.parquet").select(pl.len()).collect().item()
-    print(f"# {rows:,} rows in {directory}; load {os.getloadavg()[0]:.2f}")
-    outputs = {}
-    for engine in ("polars-streaming", "duckdb"):
-        out = directory.parent / f"{directory.name}-rfm-{engine}.parquet"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "worker",
-                engine,
-                "--dir",
-                str(directory),
-                "--out",
-                str(out),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print(proc.stdout.strip().splitlines()[-1], flush=True)
-        outputs[engine] = out
-    a = pl.read_parquet(outputs["polars-streaming"]).sort("customer_id")
-    b = pl.read_parquet(outputs["duckdb"]).sort("customer_id").cast(a.schema)  # type: ignore[arg-type]
-    same = a.select("customer_id", "frequency").equals(b.select("customer_id", "frequency"))
-    close = all(
-        ((a[c] - b[c]).abs().max() or 0.0) <= 1e-6 * max(1.0, float(a[c].abs().max() or 0.0))  # type: ignore[operator]
-        for c in ("recency", "T", "monetary_value")
+    scan = pl.scan_parquet(directory / "*.parquet")
+    rows = scan.select(pl.len()).collect().item()
+    files = len(list(directory.glob("*.parquet")))
+    disk = sum(f.stat().st_size for f in directory.glob("*.parquet")) / 2**30
+    print(
+        f"# {rows:,} orders in {files} Parquet files ({disk:.1f} GiB) in {directory}; "
+        f"partitions={partitions}; {os.cpu_count()} CPUs; {platform.python_version()}",
+        flush=True,
     )
-    print(f"# tables agree: {same and close}; load {os.getloadavg()[0]:.2f}")
+    print("| table | engine | seconds | peak RSS GiB | other load | agrees with DuckDB |")
+    print("|---|---|---:|---:|---:|---|")
+    for table in tables:
+        outputs: dict[str, Path] = {}
+        results: dict[str, dict[str, float]] = {}
+        loads: dict[str, float] = {}
+        for engine in engines:
+            out = directory.parent / f"{directory.name}-{table}-{engine}.parquet"
+            loads[engine] = os.getloadavg()[0]
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "worker",
+                    engine,
+                    table,
+                    "--dir",
+                    str(directory),
+                    "--out",
+                    str(out),
+                    "--partitions",
+                    str(partitions),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode:
+                tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"| {table} | {engine} | failed ({proc.returncode}): {tail} | | | |")
+                continue
+            results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+            outputs[engine] = out
+        reference = pl.read_parquet(outputs["duckdb"]) if "duckdb" in outputs else None
+        for engine, result in results.items():
+            verdict = ""
+            if reference is not None and engine != "duckdb":
+                problem = compare(pl.read_parquet(outputs[engine]), reference, KEYS[table])
+                verdict = "yes" if problem is None else f"NO: {problem}"
+            print(
+                f"| {table} | {engine} | {result['seconds']:.1f} | "
+                f"{result['peak_rss_gib']:.2f} | {loads[engine]:.2f} | {verdict} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -168,19 +199,22 @@ def main() -> None:
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     r = sub.add_parser("run")
     r.add_argument("--dir", type=Path, required=True)
+    r.add_argument("--tables", nargs="+", choices=sorted(KEYS), default=sorted(KEYS))
+    r.add_argument("--engines", nargs="+", choices=ENGINES, default=["loyaltymetrics", "duckdb"])
+    r.add_argument("--partitions", type=int, default=16)
     w = sub.add_parser("worker")
-    w.add_argument("engine", choices=["polars-streaming", "duckdb"])
+    w.add_argument("engine", choices=ENGINES)
+    w.add_argument("table", choices=sorted(KEYS))
     w.add_argument("--dir", type=Path, required=True)
     w.add_argument("--out", type=Path, required=True)
+    w.add_argument("--partitions", type=int, default=16)
     args = parser.parse_args()
     if args.command == "generate":
-        generate(
-            args.orders, args.dir, args.orders_per_customer, args.chunk_events, args.workers
-        )
+        generate(args.orders, args.dir, args.orders_per_customer, args.chunk_events, args.workers)
     elif args.command == "run":
-        run(args.dir)
+        run(args.dir, args.tables, args.engines, args.partitions)
     else:
-        worker(args.engine, args.dir, args.out)
+        worker(args.engine, args.table, args.dir, args.out, args.partitions)
 
 
 if __name__ == "__main__":

@@ -326,11 +326,13 @@ def rfm_summary(
         Divides recency and T: `time_unit="D", time_scaler=7` gives weeks counted from
         daily periods (the CDNOW convention).
     partitions : int, default=1
-        Split the customers into this many disjoint parts (by a hash of the id) and
-        compute the parts one after the other, so that only one part's orders are held
-        in memory at a time: for a `LazyFrame` over files larger than memory
-        (``pl.scan_parquet``), for example 16 for 500M orders in 8 GiB. Each part reads
-        the input again. The result does not depend on it. polars input only.
+        Split the customers into this many disjoint parts (by a hash of the id) and put the
+        parts' results together. For a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``) collected with polars' in-memory engine,
+        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
+        part's orders are held at a time; each part reads the input again. (polars'
+        streaming engine runs the parts at the same time, so there they save no memory.) The
+        result does not depend on it. polars input only.
 
     Returns
     -------
@@ -624,10 +626,12 @@ def cohort_retention(
         End of the data. Orders in later periods are ignored, and cells after the period
         containing it are not observed and absent. Default: the latest order.
     partitions : int, default=1
-        Split the customers into this many disjoint parts (by a hash of the id) and
-        compute the parts one after the other, so that only one part's orders are held
-        in memory at a time (the cells of the parts add up). For a `LazyFrame` over files
-        larger than memory (``pl.scan_parquet``); each part reads the input again. The
+        Split the customers into this many disjoint parts (by a hash of the id) and put the
+        parts' results together (the cells of the parts add up). For a `LazyFrame` over
+        files larger than memory (``pl.scan_parquet``) collected with polars' in-memory
+        engine, ``.collect(engine="in-memory")``, the parts run one after the other, so only
+        one part's orders are held at a time; each part reads the input again. (polars'
+        streaming engine runs the parts at the same time, so there they save no memory.) The
         result does not depend on it. polars input only.
 
     Returns
@@ -854,12 +858,14 @@ def period_summary(
         customer in the base (e.g. 3 with `period="1mo"`: ordered in the last three
         months). Default 1.
     partitions : int, default=1
-        Split the customers into this many disjoint parts (by a hash of the id) and
-        compute the parts one after the other, so that only one part's orders are held
-        in memory at a time (the parts' counts and sums add up). For a `LazyFrame` over
-        files larger than memory (``pl.scan_parquet``); each part reads the input again.
-        The result does not depend on it, up to the order of floating-point additions
-        in `revenue`. polars input only.
+        Split the customers into this many disjoint parts (by a hash of the id) and put the
+        parts' results together (their counts and sums add up; `revenue` is summed in
+        another order, so it may differ in the last bits). For a `LazyFrame` over files
+        larger than memory (``pl.scan_parquet``) collected with polars' in-memory engine,
+        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
+        part's orders are held at a time; each part reads the input again. (polars'
+        streaming engine runs the parts at the same time, so there they save no memory.) The
+        result does not depend on it. polars input only.
 
     Returns
     -------
@@ -1236,11 +1242,13 @@ def customer_summary(
         Boolean column, true for an order placed with a discount or coupon; adds
         `discount_share`, the customer's share of such orders (nulls not allowed).
     partitions : int, default=1
-        Split the customers into this many disjoint parts (by a hash of the id) and
-        compute the parts one after the other, so that only one part's orders are held
-        in memory at a time: for a `LazyFrame` over files larger than memory
-        (``pl.scan_parquet``). Each part reads the input again. The result does not
-        depend on it. polars input only.
+        Split the customers into this many disjoint parts (by a hash of the id) and put the
+        parts' results together. For a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``) collected with polars' in-memory engine,
+        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
+        part's orders are held at a time; each part reads the input again. (polars'
+        streaming engine runs the parts at the same time, so there they save no memory.) The
+        result does not depend on it. polars input only.
 
     Returns
     -------
