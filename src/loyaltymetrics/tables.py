@@ -763,47 +763,63 @@ def _period_counts(
 ) -> pl.LazyFrame:
     """Per period ``__t``: the flows and sales of (customer, period, amount) rows.
 
-    One row per (customer, period with orders), sorted by customer then period; the
-    previous and next visit are shifts masked where the customer changes (no
-    per-customer window). A visit with no previous one is new, one after a gap longer
-    than the window is a reactivation, and one with no visit within the window after it
-    makes the customer lost `window` periods later. Columns: `_PERIOD_COUNTS`, all sums.
+    First one row per (customer, period with orders), sorted by customer then period.
+    Integer ids sort the orders by one integer key ``id * 2**32 + period`` and aggregate
+    runs of equal keys (a sorted group-by, no hash table); other ids group by both
+    columns and sort the groups. The previous and next visit are shifts masked where the
+    customer changes (no per-customer window). A visit with no previous one is new, one
+    after a gap longer than the window is a reactivation, and one with no visit within
+    the window after it makes the customer lost `window` periods later. Columns:
+    `_PERIOD_COUNTS`, all sums.
     """
-    c = pl.col(cid)
-    visits = _by_customer(
-        orders.group_by(cid, _PERIOD).agg(
-            pl.len().cast(pl.Int64).alias("__orders"), pl.col(_AMOUNT).sum().alias("__revenue")
-        ),
-        tx,
-        cid,
-        dtype,
-    ).with_columns(
+    visit_aggs = [
+        pl.len().cast(pl.Int64).alias("__orders"),
+        pl.col(_AMOUNT).sum().alias("__revenue"),
+    ]
+    if dtype.is_integer():
+        key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
+        key = pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
+        k, c = pl.col("__key"), pl.col("__cid")
+        visits = (
+            orders.select(key.alias("__key"), _AMOUNT)
+            .sort("__key")
+            .group_by("__key", maintain_order=True)
+            .agg(visit_aggs)
+            .select(
+                (k // _KEY_SHIFT).alias("__cid"),
+                (k - k // _KEY_SHIFT * _KEY_SHIFT - (1 << 31)).cast(pl.Int64).alias(_PERIOD),
+                "__orders",
+                "__revenue",
+            )
+        )
+    else:
+        c = pl.col(cid)
+        visits = _by_customer(orders.group_by(cid, _PERIOD).agg(visit_aggs), tx, cid, dtype)
+    visits = visits.with_columns(
         pl.when(c == c.shift()).then(pl.col(_PERIOD).shift()).alias("__prev"),
         pl.when(c == c.shift(-1)).then(pl.col(_PERIOD).shift(-1)).alias("__next"),
     )
     p, prev, nxt = pl.col(_PERIOD), pl.col("__prev"), pl.col("__next")
-    zero = pl.lit(0, dtype=pl.Int64)
-    at_visit = visits.select(
-        p.cast(pl.Int64).alias("__t"),
-        prev.is_null().cast(pl.Int64).alias("customers_new"),
-        (prev.is_not_null() & (p - prev > window)).cast(pl.Int64).alias("customers_reactivated"),
-        zero.alias("customers_lost"),
-        pl.col("__orders").alias("orders"),
-        pl.col("__revenue").alias("revenue"),
-        pl.lit(1, dtype=pl.Int64).alias("__buyers"),
-        (pl.col("__orders") >= 2).cast(pl.Int64).alias("__repeat"),
+    arrivals = visits.group_by(_PERIOD).agg(
+        prev.is_null().sum().cast(pl.Int64).alias("customers_new"),
+        (p - prev > window).sum().cast(pl.Int64).alias("customers_reactivated"),
+        pl.col("__orders").sum().alias("orders"),
+        pl.col("__revenue").sum().alias("revenue"),
+        pl.len().cast(pl.Int64).alias("__buyers"),
+        (pl.col("__orders") >= 2).sum().cast(pl.Int64).alias("__repeat"),
     )
-    lost = visits.filter(nxt.is_null() | (nxt - p > window)).select(
-        (p + window).cast(pl.Int64).alias("__t"),
-        zero.alias("customers_new"),
-        zero.alias("customers_reactivated"),
-        pl.lit(1, dtype=pl.Int64).alias("customers_lost"),
-        zero.alias("orders"),
-        pl.lit(0.0).alias("revenue"),
-        zero.alias("__buyers"),
-        zero.alias("__repeat"),
+    lost = (
+        visits.filter(nxt.is_null() | (nxt - p > window))
+        .group_by((p + window).alias(_PERIOD))
+        .agg(pl.len().cast(pl.Int64).alias("customers_lost"))
     )
-    return pl.concat([at_visit, lost]).group_by("__t").agg(pl.col(_PERIOD_COUNTS).sum())
+    return (
+        arrivals.join(lost, on=_PERIOD, how="full", coalesce=True)
+        .rename({_PERIOD: "__t"})
+        .with_columns(pl.col(_PERIOD_COUNTS).exclude("revenue").fill_null(0))
+        .with_columns(pl.col("revenue").fill_null(0.0))
+        .select("__t", *_PERIOD_COUNTS)
+    )
 
 
 @accepts_pandas
