@@ -113,3 +113,30 @@ def test_ids_near_the_key_limits(call: str) -> None:
                 pl.col("customer_id").replace_strict(edges, list(range(4)), return_dtype=pl.Int64)
             )
         assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-12)
+
+
+COLLIDING_HASHES: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "three hashes": lambda c: c.hash(1) % 3,  # most ids share a hash with others
+    "one hash": lambda c: c.hash(1) * 0,  # every id shares one hash
+}
+
+
+@pytest.mark.parametrize("hashing", sorted(COLLIDING_HASHES))
+@pytest.mark.parametrize("call", sorted(CALLS))
+@settings(max_examples=25, deadline=None)
+@given(rows=orders, lazy=st.booleans())
+def test_string_ids_whose_hashes_collide(
+    call: str, hashing: str, rows: list[tuple[int, int, int]], lazy: bool
+) -> None:
+    """String ids sort by a hash of the id; ids that share a hash must still be exact."""
+    fn = CALLS[call]
+    to_kind, back = ID_KINDS["string"]
+    log = _log(rows)
+    expected = _collect(fn(log))
+    other = log.with_columns(to_kind(pl.col("customer_id")))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tables, "_id_hash", COLLIDING_HASHES[hashing])
+        got = _collect(fn(other.lazy() if lazy else other))
+    if "customer_id" in got.columns:
+        got = got.with_columns(back(pl.col("customer_id")))
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)

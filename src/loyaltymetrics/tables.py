@@ -121,24 +121,67 @@ def _integer_key_fits(tx: object, cid: str, dtype: pl.DataType) -> bool:
     return False
 
 
-def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
-    """``frame`` sorted by (customer, period), with the customer column flagged sorted.
+def _id_hash(c: pl.Expr) -> pl.Expr:
+    """A 64-bit hash of non-integer ids (replaced in the tests to force collisions)."""
+    return c.hash(0x6C6D)
 
-    Sorting by two columns is about four times slower than by one integer key, so the
-    key ``id * 2**32 + period`` is used for integer ids: an Int64 when the ids are known
-    to fit, an Int128 otherwise (a LazyFrame, or ids beyond 2**31). The frame is used
-    once, so a lazy plan holds no cached copy of its input. Other id types sort by both
-    columns.
+
+def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
+    """``frame`` with each customer's rows together, sorted by period within the customer.
+
+    Sorting by two columns is about four times slower than by one integer key, so one
+    key ``id * 2**32 + period`` is sorted instead. Integer ids use it as it is: an Int64
+    when the ids are known to fit, an Int128 otherwise (a LazyFrame, or ids beyond
+    2**31); the rows are then sorted by id, and the id column is flagged sorted.
+
+    Other ids (strings, ...) use a 64-bit hash of the id in its place (an Int128 key),
+    so the customers come in hash order, not id order: `_group_customers` groups them by
+    runs and sorts its output by id. Two ids with the same hash would interleave their
+    rows, so the rows of any hash shared by two ids (found where the id changes but the
+    hash does not) are taken out and sorted by (id, period): exact, and free when no
+    hashes collide. Either way the frame is used once, so a lazy plan holds no cached
+    copy of its input.
     """
     c, p = pl.col(cid), pl.col(_PERIOD)
     offset = p + (1 << 31)
     if _integer_key_fits(tx, cid, dtype):
-        ordered = frame.sort(c.cast(pl.Int64) * _KEY_SHIFT + offset)
-    elif dtype.is_integer():
-        ordered = frame.sort(c.cast(pl.Int128) * _KEY_SHIFT + offset)
-    else:
-        ordered = frame.sort(cid, _PERIOD)
-    return ordered.with_columns(c.set_sorted())
+        return frame.sort(c.cast(pl.Int64) * _KEY_SHIFT + offset).with_columns(c.set_sorted())
+    if dtype.is_integer():
+        return frame.sort(c.cast(pl.Int128) * _KEY_SHIFT + offset).with_columns(c.set_sorted())
+    h = pl.col("__hash")
+    ordered = frame.with_columns(_id_hash(c).alias("__hash")).sort(
+        h.cast(pl.Int128) * _KEY_SHIFT + offset
+    )
+    # a hash block (contiguous) is shared if the id changes inside it: flag every row of
+    # such a block by filling the shared hash forwards and backwards from those rows
+    marker = pl.when((h == h.shift()) & (c != c.shift())).then(h)
+    shared = (marker.forward_fill() == h) | (marker.backward_fill() == h)
+    ordered = ordered.with_columns(shared.fill_null(False).alias("__shared"))
+    clean = ordered.filter(~pl.col("__shared"))
+    repaired = ordered.filter(pl.col("__shared")).sort(cid, _PERIOD)
+    return pl.concat([clean, repaired]).drop("__hash", "__shared")
+
+
+def _group_customers(
+    ordered: pl.LazyFrame, cid: str, dtype: pl.DataType, aggs: list[pl.Expr]
+) -> pl.LazyFrame:
+    """One row per customer of a `_by_customer` frame, sorted by id.
+
+    Integer ids come sorted: a sorted group-by on the id. Other ids come in hash order: a
+    group-by on runs of equal ids (no hash table over the id values), then a sort of
+    the per-customer rows.
+    """
+    if dtype.is_integer():
+        return ordered.group_by(cid, maintain_order=True).agg(aggs)
+    c = pl.col(cid)
+    run = (c != c.shift()).fill_null(True).cum_sum().alias("__run")
+    return (
+        ordered.with_columns(run)
+        .group_by("__run", maintain_order=True)
+        .agg(c.first(), *aggs)
+        .drop("__run")
+        .sort(cid)
+    )
 
 
 _PART_SEED = 0x4C4D  # fixed, so that a plan's parts do not depend on the session
@@ -234,7 +277,7 @@ def _rfm_parts(
             pl.when(p != first_period).then(pl.col(_AMOUNT)).otherwise(0.0).alias("__repeat")
         )
         aggs.append(pl.col("__repeat").sum().alias("__repeat_total"))
-    return ordered.with_columns(row_cols).group_by(cid, maintain_order=True).agg(aggs)
+    return _group_customers(ordered.with_columns(row_cols), cid, dtype, aggs)
 
 
 def _summarise(
@@ -1426,4 +1469,4 @@ def _customer_part(
     ]
     if discount:
         aggs.append(pl.col("__discounted").sum().alias("__discounted"))
-    return visits.group_by(cid, maintain_order=True).agg(aggs)
+    return _group_customers(visits, cid, dtype, aggs)
