@@ -146,7 +146,7 @@ def run(directory: Path, tables: list[str], engines: list[str], partitions: int)
         f"partitions={partitions}; {os.cpu_count()} CPUs; {platform.python_version()}",
         flush=True,
     )
-    print("| table | engine | seconds | peak RSS GiB | 1-min load average at start | agrees with DuckDB |")
+    print("| table | engine | seconds | peak RSS GiB | load avg at start | agrees with DuckDB |")
     print("|---|---|---:|---:|---:|---|")
     for table in tables:
         outputs: dict[str, Path] = {}
