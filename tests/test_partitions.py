@@ -115,7 +115,7 @@ def test_bad_partitions(name: str) -> None:
     log = _log([(1, 0, 1)])
     with pytest.raises(ValueError, match="partitions must be at least 1; got partitions=0"):
         CALLS[name](log, 0)
-    with pytest.raises(TypeError, match="partitions must be a positive int; got float 2.0"):
+    with pytest.raises(TypeError, match=r"partitions must be a positive int; got float 2\.0"):
         CALLS[name](log, 2.0)
     with pytest.raises(TypeError, match="got bool True"):
         CALLS[name](log, True)
