@@ -2,9 +2,11 @@
 
 * one Int64 key ``id * 2**32 + period`` (small integer ids, or an eager Int64 column whose
   values fit),
-* the rank among the distinct ids, then that key (other integer ids, e.g. a LazyFrame of
-  Int64 ids, or ids beyond 2**31),
-* both columns (strings and other dtypes).
+* the same key as an Int128 (other integer ids, e.g. a LazyFrame of Int64 ids, or ids
+  beyond 2**31),
+* an Int128 key from a 64-bit hash of the id and the period, with the rows of ids that
+  share a hash re-sorted by (id, period) (strings and other dtypes; see the collision
+  test at the end).
 
 Every path must give the same table. The reference is the plan on small Int64 ids; the
 other id kinds are order-preserving maps of those ids, so the outputs must be equal row
