@@ -121,6 +121,23 @@ def _integer_key_fits(tx: object, cid: str, dtype: pl.DataType) -> bool:
     return False
 
 
+def _customer_period_key(tx: object, cid: str, dtype: pl.DataType) -> pl.Expr:
+    """One integer per (customer, period) of integer ids, in (customer, period) order.
+
+    ``id * 2**32 + (period + 2**31)``: an Int64 when the ids are known to fit
+    (`_integer_key_fits`), an Int128 otherwise. `_key_parts` recovers both halves.
+    """
+    key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
+    return pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
+
+
+def _key_parts(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The customer (``__cid``, the key's dtype) and the period (Int64) of a key."""
+    customer = key // _KEY_SHIFT  # floor division: exact for negative ids too
+    period = (key - customer * _KEY_SHIFT - (1 << 31)).cast(pl.Int64)
+    return customer.alias("__cid"), period.alias(_PERIOD)
+
+
 def _id_hash(c: pl.Expr) -> pl.Expr:
     """A 64-bit hash of non-integer ids (replaced in the tests to force collisions)."""
     return c.hash(0x6C6D)
@@ -138,19 +155,17 @@ def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) 
     so the customers come in hash order, not id order: `_group_customers` groups them by
     runs and sorts its output by id. Two ids with the same hash would interleave their
     rows, so the rows of any hash shared by two ids (found where the id changes but the
-    hash does not) are taken out and sorted by (id, period): exact, and free when no
-    hashes collide. Either way the frame is used once, so a lazy plan holds no cached
-    copy of its input.
+    hash does not) are taken out and sorted by (id, period): exact, and cheap when no
+    hashes collide. For integer ids the frame is used once, so a lazy plan holds no
+    cached copy of its input; the string path filters the sorted rows twice.
     """
-    c, p = pl.col(cid), pl.col(_PERIOD)
-    offset = p + (1 << 31)
-    if _integer_key_fits(tx, cid, dtype):
-        return frame.sort(c.cast(pl.Int64) * _KEY_SHIFT + offset).with_columns(c.set_sorted())
+    c = pl.col(cid)
     if dtype.is_integer():
-        return frame.sort(c.cast(pl.Int128) * _KEY_SHIFT + offset).with_columns(c.set_sorted())
+        key = _customer_period_key(tx, cid, dtype)
+        return frame.sort(key).with_columns(c.set_sorted())
     h = pl.col("__hash")
     ordered = frame.with_columns(_id_hash(c).alias("__hash")).sort(
-        h.cast(pl.Int128) * _KEY_SHIFT + offset
+        h.cast(pl.Int128) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
     )
     # a hash block (contiguous) is shared if the id changes inside it: flag every row of
     # such a block by filling the shared hash forwards and backwards from those rows
@@ -219,7 +234,8 @@ def _customer_parts(frame: pl.LazyFrame, cid: str, partitions: int) -> list[pl.L
 def _concat_customers(parts: list[pl.LazyFrame], cid: str) -> pl.LazyFrame:
     """Per-customer tables of disjoint parts, one after the other, sorted by id.
 
-    ``parallel=False`` runs the parts in turn, so that only one part's rows are held.
+    ``parallel=False`` makes polars' in-memory engine run the parts in turn, so that
+    only one part's rows are held (the streaming engine runs them at once).
     """
     if len(parts) == 1:
         return parts[0]
@@ -600,17 +616,12 @@ def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataTy
     if dtype.is_integer():
         # one integer key per order, sorted: the distinct (customer, period) rows come out
         # in order, and a customer's cohort is the period on their first row (no join)
-        key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
-        key = pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
         k = pl.col("__key")
         visits = (
-            activity.select(key.alias("__key"))
+            activity.select(_customer_period_key(tx, cid, dtype).alias("__key"))
             .sort("__key")
             .filter((k != k.shift()).fill_null(True))
-            .select((k // _KEY_SHIFT).alias("__cid"), k.alias(_PERIOD))
-            .with_columns(
-                (pl.col(_PERIOD) - pl.col("__cid") * _KEY_SHIFT - (1 << 31)).cast(pl.Int64)
-            )
+            .select(*_key_parts(k))
         )
         new_customer = (pl.col("__cid") != pl.col("__cid").shift()).fill_null(True)
         visits = visits.with_columns(
@@ -820,20 +831,13 @@ def _period_counts(
         pl.col(_AMOUNT).sum().alias("__revenue"),
     ]
     if dtype.is_integer():
-        key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
-        key = pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(_PERIOD) + (1 << 31))
         k, c = pl.col("__key"), pl.col("__cid")
         visits = (
-            orders.select(key.alias("__key"), _AMOUNT)
+            orders.select(_customer_period_key(tx, cid, dtype).alias("__key"), _AMOUNT)
             .sort("__key")
             .group_by("__key", maintain_order=True)
             .agg(visit_aggs)
-            .select(
-                (k // _KEY_SHIFT).alias("__cid"),
-                (k - k // _KEY_SHIFT * _KEY_SHIFT - (1 << 31)).cast(pl.Int64).alias(_PERIOD),
-                "__orders",
-                "__revenue",
-            )
+            .select(*_key_parts(k), "__orders", "__revenue")
         )
     else:
         c = pl.col(cid)
