@@ -12,11 +12,10 @@ with the customer ids scrambled across parts (see `generate`). ``run`` times, fo
 (so peak RSS is that engine's alone, read from ``VmHWM``):
 
 * ``loyaltymetrics``: ``tables.<function>(pl.scan_parquet(DIR/*.parquet), partitions=K)``
-  collected with polars' in-memory engine (``collect(engine="in-memory")``), which runs
-  the K customer parts one after the other, and written to Parquet;
+  collected (polars' default engine; the K customer parts are read and computed one
+  after the other at collect time) and written to Parquet;
 * ``loyaltymetrics-streaming``: the same call with ``partitions=1``, written with
-  ``sink_parquet(engine="streaming")`` (polars' streaming engine holds every part at once,
-  so partitions do not help there);
+  ``sink_parquet(engine="streaming")``: the plain lazy plan on polars' streaming engine;
 * ``duckdb``: the SQL of ``bench_tables.py`` over ``read_parquet(DIR/*.parquet)``, written
   with ``COPY ... TO`` Parquet, with DuckDB's default memory limit (80% of RAM);
 * ``duckdb-8gib``: the same with ``memory_limit = '7GiB'`` (DuckDB's own buffers; the
@@ -110,7 +109,7 @@ def worker(engine: str, table: str, directory: Path, out: Path, partitions: int)
         options = {"amount": "amount"} if table == "rfm_summary" else {}
         if engine == "loyaltymetrics":
             plan = function(pl.scan_parquet(glob), partitions=partitions, **options)
-            plan.collect(engine="in-memory").write_parquet(out)
+            plan.collect().write_parquet(out)
         else:
             plan = function(pl.scan_parquet(glob), **options)
             plan.sink_parquet(out, engine="streaming")

@@ -87,12 +87,43 @@ def test_partitions_do_not_change_the_table(
 
 def test_parts_are_disjoint_and_cover_every_customer() -> None:
     ids = pl.DataFrame({"customer_id": range(1_000)})
-    parts = tables._customer_parts(ids.lazy(), "customer_id", 7)
-    sizes = [p.collect().height for p in parts]
-    seen = pl.concat([p.collect() for p in parts])
-    assert sum(sizes) == 1_000
-    assert seen["customer_id"].n_unique() == 1_000
-    assert min(sizes) > 0  # every part gets customers; a bad hash would leave some empty
+
+    def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
+        # every row tagged with its part: the part's smallest id
+        return frame.with_columns(pl.col("customer_id").min().alias("part"))
+
+    out = tables._in_parts(
+        ids, ids.lazy(), "customer_id", ["customer_id"], 7, build, lambda f: f, lambda f: f
+    ).collect()
+    assert out.height == 1_000
+    assert out["customer_id"].n_unique() == 1_000
+    sizes = out.group_by("part").len()["len"]
+    assert sizes.len() == 7  # every part gets customers; a bad hash would leave some empty
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_lazy_parts_run_at_collect_one_pass_each(name: str) -> None:
+    """Nothing is read before collect; then each of the k parts reads the input once."""
+    log = _log([(c, 24 * c, c) for c in range(40)])
+    reads = []
+
+    def source() -> pl.DataFrame:
+        reads.append(1)
+        return log
+
+    lazy_log = pl.defer(source, schema=log.schema)
+    out = CALLS[name](lazy_log, 5)
+    assert reads == []
+    assert_frame_equal(out.collect(), _collect(CALLS[name](log, 1)), check_exact=False)
+    assert len(reads) == 5
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+def test_partitions_with_either_engine(name: str, engine: Any) -> None:
+    log = _log([(c % 9, 37 * c, c) for c in range(120)])
+    many = CALLS[name](log.lazy(), 4).collect(engine=engine)
+    assert_frame_equal(many, _collect(CALLS[name](log, 1)), check_exact=False)
 
 
 @pytest.mark.parametrize("k", [2, 5])
@@ -108,6 +139,16 @@ def test_nulls_still_fail_with_partitions(name: str, k: int, column: str) -> Non
         CALLS[name](log.lazy(), k).collect()
     with pytest.raises(ValueError, match="null value"):
         CALLS[name](log, k)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_null_count_is_over_all_parts(name: str) -> None:
+    """The nulls of a lazy input fall in several parts; the message counts them all."""
+    log = _log([(c, 24 * c, c) for c in range(60)]).with_columns(
+        pl.when(pl.col("customer_id") % 3 == 0).then(None).otherwise("timestamp").alias("timestamp")
+    )
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="'timestamp' has 20 null"):
+        CALLS[name](log.lazy(), 6).collect()
 
 
 @pytest.mark.parametrize("name", ["rfm_summary", "cohort_retention", "period_summary"])

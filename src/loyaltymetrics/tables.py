@@ -1,7 +1,9 @@
 """Table functions: from a transaction log (one row per order) to per-customer tables.
 
 Every function takes a polars ``DataFrame`` or ``LazyFrame`` and returns the same kind:
-a ``LazyFrame`` in gives a ``LazyFrame`` out, and nothing is collected inside. A pandas
+a ``LazyFrame`` in gives a ``LazyFrame`` out, and nothing runs before it is collected
+(with ``partitions=k > 1``, the ``LazyFrame`` out is a deferred source that reads and
+computes the k parts one after the other when it is collected). A pandas
 ``DataFrame`` is accepted too and converted at the edge (``polars.from_pandas``); the
 result is then a polars ``DataFrame`` (pandas stays an optional extra,
 ``pip install "loyaltymetrics[pandas]"``). Column
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -219,27 +222,61 @@ def _check_partitions(partitions: object, tx: object) -> int:
     return partitions
 
 
-def _customer_parts(frame: pl.LazyFrame, cid: str, partitions: int) -> list[pl.LazyFrame]:
-    """``frame`` split into `partitions` disjoint sets of customers (by a hash of the id).
+def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame) -> None:
+    """Raise, with the count over the whole input, if one part's rows hold nulls.
 
-    Every row lands in exactly one part (a null id hashes to a value too, so the null
-    checks still see it). One part alone is the frame itself.
+    A ``LazyFrame`` is checked here, when its parts are collected: the same exception
+    and message as the null guard of a one-part plan (`_lazy_null_guard`).
+    """
+    if not any(rows.null_count().row(0)):
+        return
+    totals = raw.select(pl.all().null_count()).collect().row(0)
+    for col, n in zip(raw.collect_schema().names(), totals, strict=True):
+        if n:
+            raise pl.exceptions.InvalidOperationError(
+                f"column '{col}' has {n} null value(s); drop or fill them first"
+            )
+
+
+def _in_parts(
+    tx: object,
+    lf: pl.LazyFrame,
+    cid: str,
+    columns: list[str],
+    partitions: int,
+    build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
+    combine: Callable[[pl.LazyFrame], pl.LazyFrame],
+    finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> pl.LazyFrame:
+    """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
+
+    One part is the plain lazy plan. With more, the customers are split by a hash of
+    the id, and the result is a deferred source (``pl.defer``): when it is collected,
+    each part's rows of `columns` are read into memory in turn (one pass over the input
+    per part), checked for nulls, and given to `build` as a ``DataFrame``, so each part
+    runs the eager plan (an Int64 sort key when its ids fit). Only one part's rows are
+    held at a time, whatever engine collects the result, and nothing runs before it is
+    collected. `combine` puts the stacked part results together (a sort by id, or a sum
+    of counts); `finish` runs inside the deferred source too, so that a plan which uses
+    the combined table several times does not read the input again for each use.
     """
     if partitions == 1:
-        return [frame]
+        return finish(build(tx, lf))
+    raw = lf.select(columns)
     bucket = pl.col(cid).hash(_PART_SEED) % partitions
-    return [frame.filter(bucket == k) for k in range(partitions)]
+    empty = pl.DataFrame(schema=raw.collect_schema())
+    schema = finish(build(empty, empty.lazy())).collect_schema()
 
+    def run() -> pl.DataFrame:
+        results = []
+        for k in range(partitions):
+            rows = raw.filter(bucket == k).collect()
+            _check_part_nulls(rows, raw)
+            results.append(build(rows, rows.lazy()).collect())
+            del rows  # free this part's orders before the next is read
+        return finish(combine(pl.concat(results).lazy())).collect()
 
-def _concat_customers(parts: list[pl.LazyFrame], cid: str) -> pl.LazyFrame:
-    """Per-customer tables of disjoint parts, one after the other, sorted by id.
-
-    ``parallel=False`` makes polars' in-memory engine run the parts in turn, so that
-    only one part's rows are held (the streaming engine runs them at once).
-    """
-    if len(parts) == 1:
-        return parts[0]
-    return pl.concat(parts, parallel=False).sort(cid)
+    return pl.defer(run, schema=schema)
 
 
 def _periods(
@@ -297,24 +334,17 @@ def _rfm_parts(
 
 
 def _summarise(
-    parts: list[pl.LazyFrame],
+    per_customer: pl.LazyFrame,
     cid: str,
     amt: str | None,
     end_period: pl.Expr,
     scaler: float,
-    *,
-    tx: object,
-    dtype: pl.DataType,
 ) -> pl.LazyFrame:
-    """Per-customer frequency, recency, T (and monetary value) of disjoint customer parts.
+    """Per-customer frequency, recency, T (and monetary value) from `_rfm_parts` rows.
 
-    `parts` are `_periods` frames of disjoint sets of customers (`_customer_parts`).
     `end_period` may aggregate over the per-customer table (``__last``): it is evaluated
     after the parts are put together.
     """
-    per_customer = _concat_customers(
-        [_rfm_parts(part, cid, amt, tx=tx, dtype=dtype) for part in parts], cid
-    )
     c = pl.col(cid)
     cols = [
         c,
@@ -386,12 +416,11 @@ def rfm_summary(
         daily periods (the CDNOW convention).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
-        parts' results together. For a `LazyFrame` over files larger than memory
-        (``pl.scan_parquet``) collected with polars' in-memory engine,
-        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
-        part's orders are held at a time; each part reads the input again. (polars'
-        streaming engine runs the parts at the same time, so there they save no memory.) The
-        result does not depend on it. polars input only.
+        parts' results together. The result does not depend on it.
+        With k > 1 the parts are read and computed one after the other when the result
+        is collected (with any polars engine), so only one part's orders are in memory
+        at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``). Each part reads the input again. polars input only.
 
     Returns
     -------
@@ -455,17 +484,30 @@ def rfm_summary(
     lf, cid, ts, amt, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
     unit = check_time_unit(time_unit)
     scaler = _check_scaler(time_scaler)
-    parts = [
-        _periods(tx, part, cid, ts, amt, ts_dtype, unit)
-        for part in _customer_parts(lf, cid, _check_partitions(partitions, tx))
-    ]
-    if observation_end is None:
-        end_period = pl.col("__last").max()
-    else:
-        end_period = literal_period(observation_end, "observation_end", unit, ts_dtype)
-        parts = [part.filter(pl.col(_PERIOD) <= end_period) for part in parts]
+    n_parts = _check_partitions(partitions, tx)
+    end: pl.Expr | None = None
+    if observation_end is not None:
+        end = literal_period(observation_end, "observation_end", unit, ts_dtype)
     dtype = lf.collect_schema()[cid]
-    result = _summarise(parts, cid, amt, end_period, scaler, tx=tx, dtype=dtype)
+
+    def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
+        periods = _periods(part_tx, frame, cid, ts, amt, ts_dtype, unit)
+        if end is not None:
+            periods = periods.filter(pl.col(_PERIOD) <= end)
+        return _rfm_parts(periods, cid, amt, tx=part_tx, dtype=dtype)
+
+    columns = [cid, ts] + ([amt] if amt is not None else [])
+    end_period = pl.col("__last").max() if end is None else end
+    result = _in_parts(
+        tx,
+        lf,
+        cid,
+        columns,
+        n_parts,
+        build,
+        lambda f: f.sort(cid),
+        lambda f: _summarise(f, cid, amt, end_period, scaler),
+    )
     return _like(tx, result)  # type: ignore[return-value]
 
 
@@ -569,15 +611,13 @@ def calibration_holdout_split(
     hold_period = literal_period(holdout_end, "holdout_end", unit, ts_dtype)
     periods = _periods(tx, lf, cid, ts, amt, ts_dtype, unit)
     summary_cols = ["frequency", "recency", "T"] + (["monetary_value"] if amt else [])
-    cal = _summarise(
-        [periods.filter(pl.col(_PERIOD) <= cal_period)],
-        cid,
-        amt,
-        cal_period,
-        scaler,
-        tx=tx,
-        dtype=lf.collect_schema()[cid],
-    ).rename({c: f"{c}_cal" for c in summary_cols})
+    dtype = lf.collect_schema()[cid]
+    cal_parts = _rfm_parts(
+        periods.filter(pl.col(_PERIOD) <= cal_period), cid, amt, tx=tx, dtype=dtype
+    )
+    cal = _summarise(cal_parts, cid, amt, cal_period, scaler).rename(
+        {c: f"{c}_cal" for c in summary_cols}
+    )
     holdout_aggs = [pl.col(_PERIOD).n_unique().cast(pl.Int64).alias("frequency_holdout")]
     if amt is not None:
         # mean of the per-period totals = total amount / number of purchase periods
@@ -681,12 +721,11 @@ def cohort_retention(
         containing it are not observed and absent. Default: the latest order.
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
-        parts' results together (the cells of the parts add up). For a `LazyFrame` over
-        files larger than memory (``pl.scan_parquet``) collected with polars' in-memory
-        engine, ``.collect(engine="in-memory")``, the parts run one after the other, so only
-        one part's orders are held at a time; each part reads the input again. (polars'
-        streaming engine runs the parts at the same time, so there they save no memory.) The
-        result does not depend on it. polars input only.
+        parts' results together (the cells of the parts add up). The result does not
+        depend on it. With k > 1 the parts are read and computed one after the other when
+        the result is collected (with any polars engine), so only one part's orders are in
+        memory at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``). Each part reads the input again. polars input only.
 
     Returns
     -------
@@ -756,47 +795,54 @@ def cohort_retention(
             n,
         )
     dtype = lf.collect_schema()[cid]
-    parts = []
-    for part in _customer_parts(lf, cid, _check_partitions(partitions, tx)):
+
+    def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
-        if isinstance(tx, pl.LazyFrame):
+        if isinstance(part_tx, pl.LazyFrame):
             o = o + _lazy_null_guard([cid, ts])
-        activity = part.select(pl.col(cid), o.alias(_PERIOD))
+        activity = frame.select(pl.col(cid), o.alias(_PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(_PERIOD) <= end_index)
-        parts.append(_cohort_cells(activity, tx, cid, dtype))
+        return _cohort_cells(activity, part_tx, cid, dtype)
+
     # cells of disjoint customers add up; the size of a cohort is its cell at index 0
     # (everyone buys in their first period), the last period the latest active cell
-    if len(parts) == 1:
-        active = parts[0]
-    else:
-        active = (
-            pl.concat(parts, parallel=False)
-            .group_by("__cohort", "period_index")
-            .agg(pl.col("active").sum())
+    def finish(active: pl.LazyFrame) -> pl.LazyFrame:
+        sizes = active.filter(pl.col("period_index") == 0).select(
+            "__cohort", pl.col("active").alias("cohort_size")
         )
-    sizes = active.filter(pl.col("period_index") == 0).select(
-        "__cohort", pl.col("active").alias("cohort_size")
-    )
-    sizes = sizes.join(
-        active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
-        how="cross",
-    )
-    last_index = end_index if end_index is not None else pl.col("__last")
-    grid = sizes.with_columns(
-        pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
-    ).explode("period_index")
-    result = (
-        grid.join(active, on=["__cohort", "period_index"], how="left")
-        .with_columns(pl.col("active").fill_null(0))
-        .sort("__cohort", "period_index")
-        .select(
-            calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
-            "period_index",
-            "cohort_size",
-            "active",
-            (pl.col("active") / pl.col("cohort_size")).alias("retention"),
+        sizes = sizes.join(
+            active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
+            how="cross",
         )
+        last_index = end_index if end_index is not None else pl.col("__last")
+        grid = sizes.with_columns(
+            pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
+                "period_index"
+            )
+        ).explode("period_index")
+        return (
+            grid.join(active, on=["__cohort", "period_index"], how="left")
+            .with_columns(pl.col("active").fill_null(0))
+            .sort("__cohort", "period_index")
+            .select(
+                calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
+                "period_index",
+                "cohort_size",
+                "active",
+                (pl.col("active") / pl.col("cohort_size")).alias("retention"),
+            )
+        )
+
+    result = _in_parts(
+        tx,
+        lf,
+        cid,
+        [cid, ts],
+        _check_partitions(partitions, tx),
+        build,
+        lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
+        finish,
     )
     return _like(tx, result)  # type: ignore[return-value]
 
@@ -923,12 +969,11 @@ def period_summary(
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
         parts' results together (their counts and sums add up; `revenue` is summed in
-        another order, so it may differ in the last bits). For a `LazyFrame` over files
-        larger than memory (``pl.scan_parquet``) collected with polars' in-memory engine,
-        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
-        part's orders are held at a time; each part reads the input again. (polars'
-        streaming engine runs the parts at the same time, so there they save no memory.) The
-        result does not depend on it. polars input only.
+        another order, so it may differ in the last bits); nothing else depends on it.
+        With k > 1 the parts are read and computed one after the other when the result
+        is collected (with any polars engine), so only one part's orders are in memory
+        at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``). Each part reads the input again. polars input only.
 
     Returns
     -------
@@ -997,62 +1042,79 @@ def period_summary(
     unit, n = parse_period(period)
     window = check_active_window(active_window)
     dtype = lf.collect_schema()[cid]
-    parts = []
-    for part in _customer_parts(lf, cid, _check_partitions(partitions, tx)):
+
+    def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
-        if isinstance(tx, pl.LazyFrame):
+        if isinstance(part_tx, pl.LazyFrame):
             o = o + _lazy_null_guard([cid, ts, amount])
-        orders = part.select(
+        orders = frame.select(
             pl.col(cid), o.alias(_PERIOD), pl.col(amount).cast(pl.Float64).alias(_AMOUNT)
         )
-        parts.append(_period_counts(orders, tx, cid, dtype, window))
+        return _period_counts(orders, part_tx, cid, dtype, window)
+
+    def finish(counts: pl.LazyFrame) -> pl.LazyFrame:
+        bounds = counts.filter(pl.col("__buyers") > 0).select(
+            pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
+        )
+        grid = (
+            bounds.select(
+                pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
+            )
+            .explode("__t")
+            .drop_nulls("__t")
+        )  # an empty log has null bounds: no periods
+        flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
+        return (
+            grid.join(counts, on="__t", how="left")
+            .with_columns(
+                pl.col([*flow_cols, "orders", "__buyers", "__repeat"]).fill_null(0),
+                pl.col("revenue").fill_null(0.0),
+            )
+            .sort("__t")
+            .with_columns(
+                (
+                    pl.col("customers_new")
+                    + pl.col("customers_reactivated")
+                    - pl.col("customers_lost")
+                )
+                .cum_sum()
+                .alias("customers_end")
+            )
+            .with_columns(pl.col("customers_end").shift(fill_value=0).alias("customers_start"))
+            .select(
+                calendar_start(pl.col("__t"), unit, n).alias("period"),
+                "customers_start",
+                "customers_new",
+                "customers_reactivated",
+                "customers_lost",
+                "customers_end",
+                _null_if_zero(
+                    pl.col("customers_end")
+                    - pl.col("customers_new")
+                    - pl.col("customers_reactivated"),
+                    pl.col("customers_start"),
+                ).alias("retention_rate"),
+                _null_if_zero(pl.col("customers_lost"), pl.col("customers_start")).alias(
+                    "churn_rate"
+                ),
+                "orders",
+                "revenue",
+                _null_if_zero(pl.col("revenue"), pl.col("orders")).alias("average_order_value"),
+                _null_if_zero(pl.col("orders"), pl.col("__buyers")).alias("purchase_frequency"),
+                _null_if_zero(pl.col("__repeat"), pl.col("__buyers")).alias("repeat_purchase_rate"),
+            )
+        )
+
     # the counts and sums of disjoint customers add up
-    if len(parts) == 1:
-        counts = parts[0]
-    else:
-        counts = pl.concat(parts, parallel=False).group_by("__t").agg(pl.all().sum())
-    bounds = counts.filter(pl.col("__buyers") > 0).select(
-        pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
-    )
-    grid = (
-        bounds.select(
-            pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
-        )
-        .explode("__t")
-        .drop_nulls("__t")
-    )  # an empty log has null bounds: no periods
-    flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
-    result = (
-        grid.join(counts, on="__t", how="left")
-        .with_columns(
-            pl.col([*flow_cols, "orders", "__buyers", "__repeat"]).fill_null(0),
-            pl.col("revenue").fill_null(0.0),
-        )
-        .sort("__t")
-        .with_columns(
-            (pl.col("customers_new") + pl.col("customers_reactivated") - pl.col("customers_lost"))
-            .cum_sum()
-            .alias("customers_end")
-        )
-        .with_columns(pl.col("customers_end").shift(fill_value=0).alias("customers_start"))
-        .select(
-            calendar_start(pl.col("__t"), unit, n).alias("period"),
-            "customers_start",
-            "customers_new",
-            "customers_reactivated",
-            "customers_lost",
-            "customers_end",
-            _null_if_zero(
-                pl.col("customers_end") - pl.col("customers_new") - pl.col("customers_reactivated"),
-                pl.col("customers_start"),
-            ).alias("retention_rate"),
-            _null_if_zero(pl.col("customers_lost"), pl.col("customers_start")).alias("churn_rate"),
-            "orders",
-            "revenue",
-            _null_if_zero(pl.col("revenue"), pl.col("orders")).alias("average_order_value"),
-            _null_if_zero(pl.col("orders"), pl.col("__buyers")).alias("purchase_frequency"),
-            _null_if_zero(pl.col("__repeat"), pl.col("__buyers")).alias("repeat_purchase_rate"),
-        )
+    result = _in_parts(
+        tx,
+        lf,
+        cid,
+        [cid, ts, amount],
+        _check_partitions(partitions, tx),
+        build,
+        lambda f: f.group_by("__t").agg(pl.all().sum()),
+        finish,
     )
     return _like(tx, result)  # type: ignore[return-value]
 
@@ -1306,12 +1368,11 @@ def customer_summary(
         `discount_share`, the customer's share of such orders (nulls not allowed).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
-        parts' results together. For a `LazyFrame` over files larger than memory
-        (``pl.scan_parquet``) collected with polars' in-memory engine,
-        ``.collect(engine="in-memory")``, the parts run one after the other, so only one
-        part's orders are held at a time; each part reads the input again. (polars'
-        streaming engine runs the parts at the same time, so there they save no memory.) The
-        result does not depend on it. polars input only.
+        parts' results together. The result does not depend on it.
+        With k > 1 the parts are read and computed one after the other when the result
+        is collected (with any polars engine), so only one part's orders are in memory
+        at a time: for a `LazyFrame` over files larger than memory
+        (``pl.scan_parquet``). Each part reads the input again. polars input only.
 
     Returns
     -------
@@ -1370,12 +1431,9 @@ def customer_summary(
             discount=discount,
         )
     lf, cid, ts, _, ts_dtype = _check_log(tx, customer_id, timestamp, amount)
-    day = period_index(pl.col(ts), ts_dtype, "D")
-    if isinstance(tx, pl.LazyFrame):
-        checked = [cid, ts, amount] + ([discount] if discount is not None else [])
-        day = day + _lazy_null_guard(checked)
     schema = lf.collect_schema()
     n_parts = _check_partitions(partitions, tx)
+    checked = [cid, ts, amount] + ([discount] if discount is not None else [])
     cols: list[pl.Expr] = [
         pl.col(cid),
         pl.col(ts),
@@ -1396,21 +1454,21 @@ def customer_summary(
         if observation_end is None
         else literal_period(observation_end, "observation_end", "D", ts_dtype)
     )
-    per_customer = _concat_customers(
-        [
-            _customer_part(
-                part.select([*cols, day.alias(_PERIOD)]),
-                None if observation_end is None else end_day,
-                tx=tx,
-                cid=cid,
-                ts=ts,
-                dtype=schema[cid],
-                discount=discount is not None,
-            )
-            for part in _customer_parts(lf, cid, n_parts)
-        ],
-        cid,
-    )
+
+    def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
+        day = period_index(pl.col(ts), ts_dtype, "D")
+        if isinstance(part_tx, pl.LazyFrame):
+            day = day + _lazy_null_guard(checked)
+        return _customer_part(
+            frame.select([*cols, day.alias(_PERIOD)]),
+            None if observation_end is None else end_day,
+            tx=part_tx,
+            cid=cid,
+            ts=ts,
+            dtype=schema[cid],
+            discount=discount is not None,
+        )
+
     days = pl.col("purchase_days")
     out_cols = [
         pl.col(cid),
@@ -1429,7 +1487,17 @@ def customer_summary(
     ]
     if discount is not None:
         out_cols.append((pl.col("__discounted") / pl.col("orders")).alias("discount_share"))
-    return _like(tx, per_customer.select(out_cols))  # type: ignore[return-value]
+    result = _in_parts(
+        tx,
+        lf,
+        cid,
+        checked,
+        n_parts,
+        build,
+        lambda f: f.sort(cid),
+        lambda f: f.select(out_cols),
+    )
+    return _like(tx, result)  # type: ignore[return-value]
 
 
 def _customer_part(
