@@ -1,5 +1,7 @@
-"""The table plans sort by (customer, period) in three ways, chosen by the id column:
+"""The table plans sort by (customer, period) in four ways, chosen by the id column:
 
+* a value sort of one Int64 that packs the id offset, the period offset and the row
+  number (an eager frame of integer ids whose ranges fit in 63 bits together),
 * one Int64 key ``id * 2**32 + period`` (small integer ids, or an eager Int64 column whose
   values fit),
 * the same key as an Int128 (other integer ids, e.g. a LazyFrame of Int64 ids, or ids
@@ -29,6 +31,7 @@ from loyaltymetrics import tables
 
 DAY0 = dt.datetime(2023, 12, 30, 8)
 BIG = 1 << 40
+HUGE = 1 << 59  # ids 9 * 2**59 apart: no room to pack them with a period and a row number
 
 # order-preserving maps from small ids (0..9) to another id column, and back
 ID_KINDS: dict[str, tuple[Callable[[pl.Expr], pl.Expr], Callable[[pl.Expr], pl.Expr]]] = {
@@ -37,6 +40,12 @@ ID_KINDS: dict[str, tuple[Callable[[pl.Expr], pl.Expr], Callable[[pl.Expr], pl.E
     "int64-big": (lambda c: (c - 5) * BIG, lambda c: c // BIG + 5),
     "uint64-big": (lambda c: (c * BIG).cast(pl.UInt64), lambda c: (c // BIG).cast(pl.Int64)),
     "uint32": (lambda c: c.cast(pl.UInt32), lambda c: c.cast(pl.Int64)),
+    "int8-negative": (lambda c: (c - 100).cast(pl.Int8), lambda c: c.cast(pl.Int64) + 100),
+    "int64-huge": (lambda c: (c - 5) * HUGE, lambda c: c // HUGE + 5),
+    "uint64-huge": (
+        lambda c: c.cast(pl.UInt64) * (2 * HUGE),
+        lambda c: (c // (2 * HUGE)).cast(pl.Int64),
+    ),
     "string": (
         lambda c: c.cast(pl.String).str.zfill(3),
         lambda c: c.cast(pl.Int64),
@@ -115,6 +124,27 @@ def test_ids_near_the_key_limits(call: str) -> None:
                 pl.col("customer_id").replace_strict(edges, list(range(4)), return_dtype=pl.Int64)
             )
         assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kind", "packed"),
+    [
+        ("int32", True),
+        ("int8-negative", True),
+        ("int64-big", True),
+        ("uint64-big", True),
+        ("int64-huge", False),
+        ("uint64-huge", False),
+        ("string", False),
+    ],
+)
+def test_the_packed_sort_is_used_where_the_ranges_fit(kind: str, packed: bool) -> None:
+    """The kinds above cover both sides of the packed-sort test, eager and lazy."""
+    log = _log([(0, 0, 1), (9, 24 * 200, 2)]).with_columns(ID_KINDS[kind][0](pl.col("customer_id")))
+    frame = log.lazy().select("customer_id", pl.lit(0, pl.Int64).alias(tables._PERIOD))
+    dtype = log.schema["customer_id"]
+    assert (tables._packed_order(frame, log, "customer_id", dtype) is not None) is packed
+    assert tables._packed_order(frame, log.lazy(), "customer_id", dtype) is None
 
 
 COLLIDING_HASHES: dict[str, Callable[[pl.Expr], pl.Expr]] = {

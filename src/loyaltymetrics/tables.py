@@ -146,6 +146,61 @@ def _id_hash(c: pl.Expr) -> pl.Expr:
     return c.hash(0x6C6D)
 
 
+def _packed_order(
+    frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType
+) -> pl.LazyFrame | None:
+    """The rows of an eager log with integer ids, sorted by (customer, period) by values.
+
+    Sorting rows by a key is an arg-sort plus a gather of every column; sorting the
+    values of one Int64 column alone is about twice as fast (0.28 against 0.60 s for 10M
+    keys). So when the id offset, the period offset and the row number fit in 63 bits
+    together, they are packed into one Int64,
+    ``(id - min id) * 2**(bp + bi) + (period - min period) * 2**bi + row``, and its values
+    are sorted. The customer and the period are decoded from the high bits, and the
+    other columns are gathered by the row number in the low bits; rows of one
+    (customer, period) keep their input order. ``None`` (use `_by_customer`) for lazy
+    input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
+    too wide.
+
+    Used by `rfm_summary`, whose rows carry one other column (the amount). Measured at
+    10M orders, it made `period_summary` (which then needs the (customer, period) of each
+    visit back) and `customer_summary` (five gathered columns) slower, not faster.
+    """
+    if not (isinstance(tx, pl.DataFrame) and dtype.is_integer()):
+        return None
+    rows = frame.collect()  # eager input: the plan would hold these rows anyway
+    c, p = pl.col(cid), pl.col(_PERIOD)
+    low_c, high_c, low_p, high_p, n = rows.select(
+        c.min().alias("a"), c.max().alias("b"), p.min().alias("c"), p.max().alias("d"), pl.len()
+    ).row(0)
+    if n == 0:
+        return None
+    bits_p, bits_i = (high_p - low_p).bit_length(), (n - 1).bit_length()
+    if (high_c - low_c).bit_length() + bits_p + bits_i > 63:
+        return None
+    high, low = 2 ** (bits_p + bits_i), 2**bits_i
+    if dtype == pl.UInt64:  # may exceed Int64; the offset does not
+        offset, customer = (
+            (c - low_c).cast(pl.Int64),
+            (pl.col("__packed") // high).cast(pl.UInt64) + low_c,
+        )
+    else:
+        offset, customer = c.cast(pl.Int64) - low_c, pl.col("__packed") // high + low_c
+    packed = offset * high + (p.cast(pl.Int64) - low_p) * low + pl.int_range(pl.len())
+    v = pl.col("__packed")
+    others = [x for x in rows.columns if x not in (cid, _PERIOD)]
+    return (
+        rows.lazy()
+        .select(packed.alias("__packed"), *others)
+        .with_columns(v.sort())
+        .select(
+            customer.cast(dtype).alias(cid).set_sorted(),
+            ((v // low) % 2**bits_p + low_p).cast(rows.schema[_PERIOD]).alias(_PERIOD),
+            *[pl.col(x).gather(v % low) for x in others],
+        )
+    )
+
+
 def _by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
     """``frame`` with each customer's rows together, sorted by period within the customer.
 
@@ -313,9 +368,10 @@ def _rfm_parts(
     windows.
     """
     p, c = pl.col(_PERIOD), pl.col(cid)
-    ordered = _by_customer(periods, tx, cid, dtype).with_columns(
-        (c != c.shift()).fill_null(True).alias("__new_customer")
-    )
+    ordered = _packed_order(periods, tx, cid, dtype)
+    if ordered is None:
+        ordered = _by_customer(periods, tx, cid, dtype)
+    ordered = ordered.with_columns((c != c.shift()).fill_null(True).alias("__new_customer"))
     new_customer = pl.col("__new_customer")
     new_period = new_customer | (p != p.shift()).fill_null(True)
     first_period = pl.when(new_customer).then(p).forward_fill()
