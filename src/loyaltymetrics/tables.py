@@ -168,11 +168,15 @@ def _packed_order(
     """
     if not (isinstance(tx, pl.DataFrame) and dtype.is_integer()):
         return None
-    rows = frame.collect()  # eager input: the plan would hold these rows anyway
     c, p = pl.col(cid), pl.col(_PERIOD)
-    low_c, high_c, low_p, high_p, n = rows.select(
-        c.min().alias("a"), c.max().alias("b"), p.min().alias("c"), p.max().alias("d"), pl.len()
-    ).row(0)
+    # a first pass for the ranges (an eager input's columns are in memory)
+    low_c, high_c, low_p, high_p, n = (
+        frame.select(
+            c.min().alias("a"), c.max().alias("b"), p.min().alias("c"), p.max().alias("d"), pl.len()
+        )
+        .collect()
+        .row(0)
+    )
     if n == 0:
         return None
     bits_p, bits_i = (high_p - low_p).bit_length(), (n - 1).bit_length()
@@ -188,14 +192,14 @@ def _packed_order(
         offset, customer = c.cast(pl.Int64) - low_c, pl.col("__packed") // high + low_c
     packed = offset * high + (p.cast(pl.Int64) - low_p) * low + pl.int_range(pl.len())
     v = pl.col("__packed")
-    others = [x for x in rows.columns if x not in (cid, _PERIOD)]
+    schema = frame.collect_schema()
+    others = [x for x in schema.names() if x not in (cid, _PERIOD)]
     return (
-        rows.lazy()
-        .select(packed.alias("__packed"), *others)
+        frame.select(packed.alias("__packed"), *others)
         .with_columns(v.sort())
         .select(
             customer.cast(dtype).alias(cid).set_sorted(),
-            ((v // low) % 2**bits_p + low_p).cast(rows.schema[_PERIOD]).alias(_PERIOD),
+            ((v // low) % 2**bits_p + low_p).cast(schema[_PERIOD]).alias(_PERIOD),
             *[pl.col(x).gather(v % low) for x in others],
         )
     )
