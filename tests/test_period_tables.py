@@ -364,6 +364,33 @@ def test_period_summary_by_hand_monthly() -> None:
     ]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_period_summary_periods_are_local_calendar_months(lazy: bool) -> None:
+    # Both orders are in February in UTC, but the first is on January 31 in New York,
+    # the column's zone: its flows (a new customer) and its sales (1 order, 10.0) both
+    # belong to January, and the customer is back in February (window 1: no gap).
+    tx = pl.DataFrame(
+        {
+            "customer_id": [7, 7],
+            "timestamp": [dt.datetime(2024, 2, 1, 3, 30), dt.datetime(2024, 2, 10, 12)],
+            "amount": [10.0, 30.0],
+        }
+    ).with_columns(
+        pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone("America/New_York")
+    )
+    out = tables.period_summary(tx.lazy() if lazy else tx)
+    if isinstance(out, pl.LazyFrame):
+        out = out.collect()
+    assert out.select(FLOW_COLUMNS).rows() == [
+        (d(1, 1), 0, 1, 0, 0, 1),
+        (d(2, 1), 1, 0, 0, 0, 1),
+    ]
+    assert out.select(SALES_COLUMNS).rows() == [
+        (d(1, 1), 1, 10.0, 10.0, 1.0, 0.0),
+        (d(2, 1), 1, 30.0, 30.0, 1.0, 0.0),
+    ]
+
+
 def test_period_summary_by_hand_window_two() -> None:
     # W = 2: the base at the end of month t is who ordered in t or t-1.
     # Jan: base {A,B}.     S=0, N=2, R=0, L=0, E=2

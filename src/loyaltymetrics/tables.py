@@ -919,56 +919,70 @@ _PERIOD_COUNTS = (
 
 
 def _period_counts(
-    orders: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType, window: int
+    orders: pl.LazyFrame,
+    sales: pl.LazyFrame,
+    tx: object,
+    cid: str,
+    dtype: pl.DataType,
+    window: int,
 ) -> pl.LazyFrame:
-    """Per period ``__t``: the flows and sales of (customer, period, amount) rows.
+    """Per period ``__t``: the flows of (customer, period) rows, joined to ``sales``.
 
-    First one row per (customer, period with orders), sorted by customer then period.
-    Integer ids sort the orders by one integer key ``id * 2**32 + period`` and aggregate
-    runs of equal keys (a sorted group-by, no hash table); other ids group by both
-    columns and sort the groups. The previous and next visit are shifts masked where the
-    customer changes (no per-customer window). A visit with no previous one is new, one
-    after a gap longer than the window is a reactivation, and one with no visit within
-    the window after it makes the customer lost `window` periods later. Columns:
+    ``sales`` has the orders and revenue per period (``__t``). The flows need one
+    row per (customer, period with orders), sorted by customer then period, with its
+    number of orders: integer ids sort the values of one integer key
+    ``id * 2**32 + period`` and run-length encode them (no hash table, and no gather of
+    the amounts, which the flows do not need); other ids group by both columns and sort
+    the groups. The previous and next visit are shifts masked where the customer
+    changes (no per-customer window). A visit with no previous one is new, one after a
+    gap longer than the window is a reactivation, and one with no visit within the
+    window after it makes the customer lost `window` periods later. Columns:
     `_PERIOD_COUNTS`, all sums.
     """
-    visit_aggs = [
-        pl.len().cast(pl.Int64).alias("__orders"),
-        pl.col(_AMOUNT).sum().alias("__revenue"),
-    ]
     if dtype.is_integer():
-        k, c = pl.col("__key"), pl.col("__cid")
+        c = pl.col("__cid")
         visits = (
-            orders.select(_customer_period_key(tx, cid, dtype).alias("__key"), _AMOUNT)
-            .sort("__key")
-            .group_by("__key", maintain_order=True)
-            .agg(visit_aggs)
-            .select(*_key_parts(k), "__orders", "__revenue")
+            orders.select(_customer_period_key(tx, cid, dtype).sort().rle().alias("__run"))
+            .unnest("__run")
+            .select(*_key_parts(pl.col("value")), pl.col("len").alias("__orders"))
         )
     else:
         c = pl.col(cid)
-        visits = _by_customer(orders.group_by(cid, _PERIOD).agg(visit_aggs), tx, cid, dtype)
-    visits = visits.with_columns(
-        pl.when(c == c.shift()).then(pl.col(_PERIOD).shift()).alias("__prev"),
-        pl.when(c == c.shift(-1)).then(pl.col(_PERIOD).shift(-1)).alias("__next"),
-    )
+        visits = _by_customer(
+            orders.group_by(cid, _PERIOD).agg(pl.len().alias("__orders")), tx, cid, dtype
+        )
     p, prev, nxt = pl.col(_PERIOD), pl.col("__prev"), pl.col("__next")
-    arrivals = visits.group_by(_PERIOD).agg(
-        prev.is_null().sum().cast(pl.Int64).alias("customers_new"),
-        (p - prev > window).sum().cast(pl.Int64).alias("customers_reactivated"),
-        pl.col("__orders").sum().alias("orders"),
-        pl.col("__revenue").sum().alias("revenue"),
-        pl.len().cast(pl.Int64).alias("__buyers"),
-        (pl.col("__orders") >= 2).sum().cast(pl.Int64).alias("__repeat"),
+    # one consumer of the visits (a second one would sort them again): arrivals and
+    # departures per visit period; a departure counts as lost `window` periods later
+    flows = (
+        visits.with_columns(
+            pl.when(c == c.shift()).then(p.shift()).alias("__prev"),
+            pl.when(c == c.shift(-1)).then(p.shift(-1)).alias("__next"),
+        )
+        .group_by(_PERIOD)
+        .agg(
+            prev.is_null().sum().cast(pl.Int64).alias("customers_new"),
+            (p - prev > window).sum().cast(pl.Int64).alias("customers_reactivated"),
+            pl.len().cast(pl.Int64).alias("__buyers"),
+            (pl.col("__orders") >= 2).sum().cast(pl.Int64).alias("__repeat"),
+            (nxt.is_null() | (nxt - p > window)).sum().cast(pl.Int64).alias("__leaving"),
+        )
     )
-    lost = (
-        visits.filter(nxt.is_null() | (nxt - p > window))
-        .group_by((p + window).alias(_PERIOD))
-        .agg(pl.len().cast(pl.Int64).alias("customers_lost"))
+    arrivals = ["customers_new", "customers_reactivated", "__buyers", "__repeat"]
+    side = pl.col("__side")
+    flows = (
+        flows.with_columns(
+            pl.concat_list(p, p + window).alias("__t"), pl.lit([0, 1]).alias("__side")
+        )
+        .explode("__t", "__side")
+        .group_by("__t")
+        .agg(
+            *[pl.col(x).filter(side == 0).sum() for x in arrivals],
+            pl.col("__leaving").filter(side == 1).sum().alias("customers_lost"),
+        )
     )
     return (
-        arrivals.join(lost, on=_PERIOD, how="full", coalesce=True)
-        .rename({_PERIOD: "__t"})
+        flows.join(sales, on="__t", how="left")
         .with_columns(pl.col(_PERIOD_COUNTS).exclude("revenue").fill_null(0))
         .with_columns(pl.col("revenue").fill_null(0.0))
         .select("__t", *_PERIOD_COUNTS)
@@ -1107,10 +1121,17 @@ def period_summary(
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + _lazy_null_guard([cid, ts, amount])
-        orders = frame.select(
-            pl.col(cid), o.alias(_PERIOD), pl.col(amount).cast(pl.Float64).alias(_AMOUNT)
+        orders = frame.select(pl.col(cid), o.alias(_PERIOD))
+        # the sales per period come from the sales per day: a day index is much cheaper
+        # to compute per order than a month (10M orders: 0.09 against 0.24 s)
+        day = pl.col(ts) if ts_dtype == pl.Date else pl.col(ts).dt.date()
+        sales = (
+            frame.group_by(day.alias("__day"))
+            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amount).cast(pl.Float64).sum())
+            .group_by(calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
+            .agg(pl.col("orders").sum(), pl.col(amount).sum().alias("revenue"))
         )
-        return _period_counts(orders, part_tx, cid, dtype, window)
+        return _period_counts(orders, sales, part_tx, cid, dtype, window)
 
     def finish(counts: pl.LazyFrame) -> pl.LazyFrame:
         bounds = counts.filter(pl.col("__buyers") > 0).select(
