@@ -34,6 +34,11 @@ def check_time_unit(time_unit: object) -> str:
     return time_unit
 
 
+def local_date(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The ``Date`` of a ``Date`` or ``Datetime`` column (the local date when zone-aware)."""
+    return expr if dtype == pl.Date else expr.dt.date()
+
+
 def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
     """Integer index of the ``time_unit`` period containing each timestamp.
 
@@ -45,7 +50,7 @@ def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
         return (as_datetime.dt.epoch("s") // 3600).cast(pl.Int64)
     if time_unit == "M":
         return expr.dt.year().cast(pl.Int64) * 12 + expr.dt.month().cast(pl.Int64) - 1
-    days = (expr if dtype == pl.Date else expr.dt.date()).cast(pl.Int64)
+    days = local_date(expr, dtype).cast(pl.Int64)
     if time_unit == "W":
         return (days + _MONDAY_OFFSET) // 7
     return days
