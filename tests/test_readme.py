@@ -51,10 +51,7 @@ NOT_RUN = {
 
 def _blocks(text: str) -> list[tuple[str, str, int]]:
     """(language, code, line of the code) of each fenced block."""
-    return [
-        (m.group(1), m.group(2), text.count("\n", 0, m.start(2)))
-        for m in FENCE.finditer(text)
-    ]
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start(2))) for m in FENCE.finditer(text)]
 
 
 def run_page(path: Path, setup: str = "") -> tuple[int, int]:
