@@ -126,3 +126,46 @@ def test_docs_page_examples(page: Path) -> None:
         pytest.skip(NOT_RUN[name])
     failed, _ = run_page(page, SETUP.get(name, ""))
     assert failed == 0
+
+
+def test_gallery_images_are_committed() -> None:
+    # the page's code writes gallery/<name>.png; scripts/gallery.py refreshes docs/gallery
+    page = (ROOT / "docs" / "guides" / "gallery.md").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]*\]\(\.\./gallery/([\w-]+\.png)\)", page)
+    saved = re.findall(r'save\([^\n]*"([\w-]+)"\)', page)
+    assert len(shown) >= 6
+    assert sorted(shown) == sorted(f"{name}.png" for name in saved)
+    for name in shown:
+        assert (ROOT / "docs" / "gallery" / name).stat().st_size > 5_000, name
+
+
+def test_the_version_and_status_shown_are_the_packages() -> None:
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "version"
+    ]
+    home = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert f'!!! warning "Pre-alpha: version {version}"' in home
+    assert f"Status: pre-alpha ({version})" in README.read_text(encoding="utf-8")
+
+
+def test_install_lists_name_every_user_extra() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    for path in (README, ROOT / "docs" / "index.md"):
+        text = path.read_text(encoding="utf-8")
+        for extra in set(extras) - {"test", "docs", "dev", "engines"}:
+            assert f'pip install "loyaltymetrics[{extra}]"' in text, (path.name, extra)
+
+
+def test_readme_separates_using_from_developing() -> None:
+    text = README.read_text(encoding="utf-8")
+    using, developing = text.index("## Install"), text.index("## Developing loyaltymetrics")
+    assert using < developing
+    # CI reads the test command from the README's developing section
+    assert "```bash\nbash .ci/run\n```" in text[developing:]
+    assert "bash .ci/run" not in text[:developing]
