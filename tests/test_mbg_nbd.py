@@ -915,7 +915,9 @@ def test_clv_accepts_mbg_nbd(cdnow: pl.DataFrame) -> None:
     # in days (alpha x 7) the same customers have the same value
     daily = ModifiedBetaGeoModel.from_params(**{**MBG_CDNOW, "alpha": MBG_CDNOW["alpha"] * 7})
     np.testing.assert_allclose(
-        customer_lifetime_value(daily, gg, x, 7 * t_x, 7 * big_t, m, horizon=3, discount_rate=d),
+        customer_lifetime_value(
+            daily, gg, x, 7 * t_x, 7 * big_t, m, horizon=3, discount_rate=d, time_unit="D"
+        ),
         clv,
         rtol=1e-9,
     )
@@ -926,5 +928,5 @@ def test_clv_still_rejects_discrete_time_models(cdnow: pl.DataFrame) -> None:
     bb = BetaGeoBetaBinomModel.from_params(alpha=1.204, beta=0.750, gamma=0.657, delta=2.783)
     x, t_x, big_t = _rfm(cdnow)
     m = cdnow["monetary_value"].to_numpy()
-    with pytest.raises(TypeError, match=r"transaction_model.*ModifiedBetaGeoModel"):
-        customer_lifetime_value(bb, gg, x, t_x, big_t, m)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"transaction_model.*discrete-time"):
+        customer_lifetime_value(bb, gg, x, t_x, big_t, m, time_unit="W")

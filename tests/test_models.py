@@ -1459,14 +1459,10 @@ def test_clv_is_the_same_in_any_time_unit(
     np.testing.assert_allclose(in_other, in_weeks, rtol=1e-9)
 
 
-def test_clv_default_time_unit_is_days(clv_inputs: Any) -> None:
-    bg, gg, (x, t_x, big_t, m) = clv_inputs
-    daily = BetaGeoModel.from_params(**{**BG_NBD_CDNOW, "alpha": BG_NBD_CDNOW["alpha"] * 7})
-    np.testing.assert_allclose(
-        customer_lifetime_value(daily, gg, x, t_x * 7, big_t * 7, m),
-        _clv(bg, gg, (x, t_x, big_t, m)),
-        rtol=1e-9,
-    )
+def test_clv_has_no_default_time_unit(clv_inputs: Any) -> None:
+    bg, gg, data = clv_inputs
+    with pytest.raises(TypeError, match=r"time_unit"):
+        customer_lifetime_value(bg, gg, *data)  # type: ignore[call-arg]
 
 
 def test_clv_accepts_pareto_nbd(clv_inputs: Any) -> None:

@@ -154,8 +154,12 @@ def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
 
 
 UNITS_PER_MONTH: dict[str, float] = {
+    "h": 365.25 * 24 / 12,  # 730.5 hours
     "D": 365.25 / 12,  # 30.4375 days
     "W": 365.25 / 12 / 7,  # 4.3482 weeks
     "M": 1.0,
 }
-"""The one table of RFM time units per month (a month is 1/12 of a Julian year)."""
+"""The one table of RFM time units per month (a month is 1/12 of a Julian year).
+
+Its keys are those of `TIME_UNITS`, so the unit of a model's durations is named with the
+same letters as the purchase periods of `rfm_summary`."""

@@ -17,6 +17,7 @@ import polars as pl
 from . import models, tables
 
 _WEEK = 7.0
+_YEAR_DAYS = 364.0  # 52 weeks: the horizon of the expected purchases
 
 
 class ReportError(ValueError):
@@ -223,37 +224,35 @@ def build_report(
     try:
         bg = models.BetaGeoModel.fit(x, rfm.get_column("recency"), rfm.get_column("T"))
         repeat = rfm.filter(pl.col("frequency") > 0)
+        # the library's nonpositive_spend policy, stated with its count
         free = int((repeat.get_column("monetary_value") <= 0).sum())
         if free:
             notes.append(
                 f"{free} repeat customer(s) with a mean repeat order value <= 0 (free orders "
-                "or refunds) are left out of the Gamma-Gamma fit; their CLV uses the "
-                "population mean spend"
+                "or refunds) are left out of the Gamma-Gamma fit; their CLV values their "
+                "expected purchases at the population mean spend "
+                "(nonpositive_spend='population_mean')"
             )
         spendable = repeat.filter(pl.col("monetary_value") > 0)
         gg = models.GammaGammaModel.fit(spendable["frequency"], spendable["monetary_value"])
-        population_mean = gg.params["p"] * gg.params["v"] / (gg.params["q"] - 1.0)
-        # E[spend | x, mean] is a weighted mean of the population mean and the customer's
-        # mean, so the population mean in place of a non-positive mean gives exactly it
-        spend_in = rfm.select(
-            pl.when(pl.col("monetary_value") > 0)
-            .then(pl.col("monetary_value"))
-            .otherwise(population_mean)
-            .alias("monetary_value")
-        )
         clv = models.customer_lifetime_value(
             bg,
             gg,
             rfm["frequency"],
             rfm["recency"],
             rfm["T"],
-            spend_in["monetary_value"],
+            rfm["monetary_value"],
+            time_unit="D",  # the unit of the RFM table above: days / 7 = weeks
+            time_scaler=_WEEK,
             horizon=12,
             discount_rate=0.01,
-            time_unit="W",
+            nonpositive_spend="population_mean",
         )
         alive = bg.p_alive(rfm["frequency"], rfm["recency"], rfm["T"])
-        expected = bg.expected_purchases(52.0, rfm["frequency"], rfm["recency"], rfm["T"])
+        # the model is in the RFM table's unit (days / _WEEK): 364 days is 52 of them
+        expected = bg.expected_purchases(
+            _YEAR_DAYS / _WEEK, rfm["frequency"], rfm["recency"], rfm["T"]
+        )
         clv_summary = {
             "BG/NBD (weeks)": repr(bg),
             "Gamma-Gamma": repr(gg),
@@ -261,6 +260,7 @@ def build_report(
             "mean 12-month CLV": float(clv.mean()),
             "customers likely alive (P(alive) > 0.5)": float((alive > 0.5).mean()),
             "expected purchases next 52 weeks": float(expected.sum()),
+            "repeat customers with mean value <= 0 (valued at the mean spend)": free,
         }
         top = (
             rfm.select(cid, "frequency", "recency", "T", "monetary_value")

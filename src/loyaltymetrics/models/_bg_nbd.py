@@ -225,8 +225,10 @@ class BetaGeoModel:
         return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
-    def fit(cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None) -> BetaGeoModel:
-        """Fit by maximum likelihood to an RFM summary.
+    def fit(
+        cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None, penalizer: float = 0.0
+    ) -> BetaGeoModel:
+        r"""Fit by maximum likelihood to an RFM summary.
 
         Parameters
         ----------
@@ -239,6 +241,16 @@ class BetaGeoModel:
             customer first seen on the last day, who must then have frequency 0).
         weights : array-like, optional
             Number of customers with each row's pattern (frequency weights).
+        penalizer : float, default=0.0
+            L2 penalty on the log parameters: maximise
+            $\ell/N - \lambda \sum_i (\log \theta_i)^2$ instead of the log-likelihood
+            $\ell$ ($N$ customers). 0 is plain maximum likelihood. A small value (1e-4
+            to 1e-2; the smallest that converges changes the predictions least) keeps the
+            estimate finite where the likelihood has its maximum at a boundary
+            (homogeneous customers, see `ConvergenceError`). The penalty pulls
+            every parameter towards 1, so it depends on the time unit through the scale
+            parameters. `log_likelihood` is the unpenalised value at the estimate, and
+            `standard_errors` come from the curvature of the penalised function.
 
         Returns
         -------
@@ -250,10 +262,11 @@ class BetaGeoModel:
         ValueError
             For invalid inputs (the message names the argument and the first bad index).
         ConvergenceError
-            If maximum likelihood does not converge (with the optimiser's message).
+            If maximum likelihood does not converge: the message names the parameters
+            that run to a boundary and what to try.
         """
         params, ll, se, n = _fit_r_alpha_a_b(
-            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights
+            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights, penalizer
         )
         return cls(MappingProxyType(params), ll, se, n)
 
@@ -471,6 +484,7 @@ def _fit_r_alpha_a_b(
     recency: Any,
     T: Any,
     weights: Any,
+    penalizer: float = 0.0,
 ) -> tuple[dict[str, float], float, Mapping[str, float], float]:
     """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD from their likelihood terms.
 
@@ -479,6 +493,7 @@ def _fit_r_alpha_a_b(
     """
     x, t_x, big_t = b.check_rfm(frequency, recency, T)
     w = b.check_weights(weights, x.shape[0])
+    lam = b.check_penalizer(penalizer)
     b.check_identified(x, w)
 
     groups = np.unique(x, return_inverse=True)
@@ -491,6 +506,6 @@ def _fit_r_alpha_a_b(
     mean_x = b.wsum(w, x) / n
     mean_t = b.wsum(w, big_t) / n
     start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
-    params, ll = b.fit_mle(objective, start, names, n)
-    se = b.standard_errors(objective, params)
+    params, ll = b.fit_mle(objective, start, names, n, penalizer=lam)
+    se = b.standard_errors(b.penalized(objective, lam, n), params)
     return params, ll, se, n

@@ -182,9 +182,9 @@ class ModifiedBetaGeoModel:
 
     @classmethod
     def fit(
-        cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None
+        cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None, penalizer: float = 0.0
     ) -> ModifiedBetaGeoModel:
-        """Fit by maximum likelihood to an RFM summary.
+        r"""Fit by maximum likelihood to an RFM summary.
 
         The log-likelihood is evaluated in log space with its analytic gradient and
         maximised on the log-parameter scale by L-BFGS-B from a fixed start
@@ -201,6 +201,16 @@ class ModifiedBetaGeoModel:
             customer first seen on the last day, who must then have frequency 0).
         weights : array-like, optional
             Number of customers with each row's pattern (frequency weights, ≥ 0).
+        penalizer : float, default=0.0
+            L2 penalty on the log parameters: maximise
+            $\ell/N - \lambda \sum_i (\log \theta_i)^2$ instead of the log-likelihood
+            $\ell$ ($N$ customers). 0 is plain maximum likelihood. A small value (1e-4
+            to 1e-2; the smallest that converges changes the predictions least) keeps the
+            estimate finite where the likelihood has its maximum at a boundary
+            (homogeneous customers, see `ConvergenceError`). The penalty pulls
+            every parameter towards 1, so it depends on the time unit through the scale
+            parameters. `log_likelihood` is the unpenalised value at the estimate, and
+            `standard_errors` come from the curvature of the penalised function.
 
         Returns
         -------
@@ -213,10 +223,11 @@ class ModifiedBetaGeoModel:
             For invalid inputs (the message names the argument and the first bad
             index), or when no customer has a repeat purchase (not identified).
         ConvergenceError
-            If maximum likelihood does not converge (with the optimiser's message).
+            If maximum likelihood does not converge: the message names the parameters
+            that run to a boundary and what to try.
         """
         params, ll, se, n = _fit_r_alpha_a_b(
-            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights
+            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights, penalizer
         )
         return cls(MappingProxyType(params), ll, se, n)
 

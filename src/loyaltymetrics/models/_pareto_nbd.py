@@ -225,8 +225,10 @@ class ParetoNBDModel:
         return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
-    def fit(cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None) -> ParetoNBDModel:
-        """Fit by maximum likelihood to an RFM summary.
+    def fit(
+        cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None, penalizer: float = 0.0
+    ) -> ParetoNBDModel:
+        r"""Fit by maximum likelihood to an RFM summary.
 
         Parameters
         ----------
@@ -239,6 +241,16 @@ class ParetoNBDModel:
             frequency 0).
         weights : array-like, optional
             Frequency weights.
+        penalizer : float, default=0.0
+            L2 penalty on the log parameters: maximise
+            $\ell/N - \lambda \sum_i (\log \theta_i)^2$ instead of the log-likelihood
+            $\ell$ ($N$ customers). 0 is plain maximum likelihood. A small value (1e-4
+            to 1e-2; the smallest that converges changes the predictions least) keeps the
+            estimate finite where the likelihood has its maximum at a boundary
+            (homogeneous customers, see `ConvergenceError`). The penalty pulls
+            every parameter towards 1, so it depends on the time unit through the scale
+            parameters. `log_likelihood` is the unpenalised value at the estimate, and
+            `standard_errors` come from the curvature of the penalised function.
 
         Returns
         -------
@@ -254,6 +266,7 @@ class ParetoNBDModel:
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         w = b.check_weights(weights, x.shape[0])
+        lam = b.check_penalizer(penalizer)
         b.check_identified(x, w)
 
         def total(p: FloatArray) -> float:
@@ -274,8 +287,8 @@ class ParetoNBDModel:
         mean_x = b.wsum(w, x) / n
         mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, mean_t])
-        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9)
-        se = b.standard_errors_from_values(total, params)
+        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9, penalizer=lam)
+        se = b.standard_errors_from_values(lambda p: total(p) - b.penalty(p, lam, n)[0], params)
         return cls(MappingProxyType(params), ll, se, n)
 
     def _p(self) -> tuple[float, float, float, float]:
