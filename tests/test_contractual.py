@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from scipy import integrate, optimize
 from scipy import stats as sps
 
-from loyaltymetrics import models
+from loyaltymetrics import datasets, models
 from loyaltymetrics.models import _contractual as ct
 
 SBG = models.ShiftedBetaGeometricModel
@@ -556,3 +556,12 @@ def test_repr_and_immutability() -> None:
         m.n_customers = 3  # type: ignore[misc]
     with pytest.raises(TypeError):
         m.params["c"] = 2.0  # type: ignore[index]
+
+
+def test_retention_cohorts_dataset() -> None:
+    d = datasets.load_retention_cohorts()
+    assert d.columns == ["segment", "period", "customers_alive", "survival"]
+    assert d.filter(segment="regular")["customers_alive"].to_list() == REGULAR
+    assert d.filter(segment="high_end")["customers_alive"].to_list() == HIGH_END
+    assert d.filter(segment="regular", period=5)["customers_alive"].item() == 289
+    assert d["survival"].to_list() == [x / 1000 for x in REGULAR + HIGH_END]
