@@ -390,3 +390,19 @@ def test_large_log_matches_numpy_on_day_periods() -> None:
     life = np.maximum(-(-diff // 30), 1)
     assert out["lifetime"].to_numpy().tolist() == life[keep].tolist()
     assert out["churned"].to_numpy().tolist() == churned[keep].tolist()
+
+
+def test_dates_outside_the_supported_range() -> None:
+    old = log([dt.date(1650, 1, 1)], [None])
+    with pytest.raises(ValueError, match=r"from 1700-01-01 to 2399-12-31.*got dates from 1650"):
+        tables.subscription_lifetimes(old)
+    late = log([dt.date(2024, 1, 1)], [dt.date(2400, 1, 1)])
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="to 2400-01-01"):
+        tables.survival_table(late.lazy()).collect()
+    with pytest.raises(ValueError, match="observation_end"):
+        tables.subscription_lifetimes(
+            log([dt.date(2024, 1, 1)], [None]), observation_end=dt.date(2500, 1, 1)
+        )
+    edge = log([dt.date(1700, 1, 1)], [dt.date(2399, 12, 31)])
+    out = tables.subscription_lifetimes(edge, period="1y")
+    assert out["lifetime"].to_list() == [700]

@@ -25,6 +25,7 @@ frame kinds) so that it can move into the ``tables`` package as it is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 from typing import Any
 
@@ -38,8 +39,29 @@ __all__ = ["subscription_lifetimes", "survival_table"]
 
 _S = "__lm_start"
 _E = "__lm_end"
-_DAY_NS = 86_400_000_000_000
 _DAY_US = 86_400_000_000
+_FIRST = dt.date(1700, 1, 1)
+_LAST = dt.date(2399, 12, 31)
+"""Supported dates of starts, ends and the observation end."""
+_TABLE_BASE = (_FIRST - dt.date(1970, 1, 1)).days
+
+
+@functools.cache
+def _calendar() -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Month index (year·12 + month), day of month and days in month of every day.
+
+    From 1700-01-01 to 2400-12-31, indexed by day number minus that of 1700-01-01
+    (256,000 days, 1.5 MB). A gather from it cost 0.2–0.45 s on 10M timestamps where
+    ``dt.year``/``dt.month``/``dt.day`` cost 1.5–2.5 s (same session, 2 loaded cores);
+    integer civil-from-days arithmetic (Hinnant) was no faster than the latter.
+    """
+    days = pl.date_range(_FIRST, dt.date(2400, 12, 31), "1d", eager=True)
+    month_index = days.dt.year().cast(pl.Int64) * 12 + days.dt.month().cast(pl.Int64)
+    return (
+        month_index,
+        days.dt.day().cast(pl.Int64),
+        days.dt.month_end().dt.day().cast(pl.Int64),
+    )
 
 
 # -- frames of other kinds ------------------------------------------------------------------
@@ -110,6 +132,16 @@ def _back(result: pl.DataFrame | pl.LazyFrame, original: Any, kind: str) -> Any:
 # -- validation -----------------------------------------------------------------------------
 
 
+_RANGE_MESSAGE = (
+    "start and end must lie from 1700-01-01 to 2399-12-31 (columns {} and {}); "
+    "got dates from {} to {}"
+)
+
+
+def _datetime(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time())
+
+
 def _guard(condition: pl.Expr, message: pl.Expr) -> pl.Expr:
     """An Int8 zero that fails at collect time when `condition` (a scalar) holds."""
     return pl.when(condition).then(message).otherwise(pl.lit("0")).cast(pl.Int8, strict=True)
@@ -173,6 +205,11 @@ def _check(
                 moment = dt.datetime.combine(value.date(), dt.time()) + dt.timedelta(days=1)
         else:
             moment = dt.datetime.combine(value, dt.time()) + dt.timedelta(days=1)
+        if not _datetime(_FIRST) < moment <= _datetime(_LAST + dt.timedelta(days=1)):
+            raise ValueError(
+                "observation_end must lie from 1700-01-01 to 2399-12-31; got "
+                f"observation_end={observation_end!r}"
+            )
         bound = pl.lit(moment, dtype=pl.Datetime("us"))
     if isinstance(subs, pl.DataFrame):
         nulls = subs.select(pl.col(cid, s_col).null_count()).row(0)
@@ -194,6 +231,18 @@ def _check(
                 f"row(s), the first at row {i}: {s_col}={subs[s_col][i]}, "
                 f"{e_col}={subs[e_col][i]}"
             )
+        low, high = (
+            frame.select(
+                pl.min_horizontal(pl.col(_S).min(), pl.col(_E).min()).alias("low"),
+                pl.max_horizontal(pl.col(_S).max(), pl.col(_E).max()).alias("high"),
+            )
+            .collect()
+            .row(0)
+        )
+        if low is not None and (
+            low < _datetime(_FIRST) or high >= _datetime(_LAST + dt.timedelta(days=1))
+        ):
+            raise ValueError(_RANGE_MESSAGE.format(repr(s_col), repr(e_col), low, high))
     else:
         null_msg = pl.format(
             "columns {} and {} have {} and {} null value(s); drop or fill them first",
@@ -206,26 +255,23 @@ def _check(
             "end must not be before start (a start after an end) in {} row(s)",
             (pl.col(_S) > pl.col(_E)).sum(),
         )
-        guard = _guard((pl.col(cid).null_count() + pl.col(_S).null_count()) > 0, null_msg) + _guard(
-            (pl.col(_S) > pl.col(_E)).any(), order_msg
+        outside = (pl.col(_S) < _datetime(_FIRST)) | (
+            pl.col(_E) >= _datetime(_LAST + dt.timedelta(days=1))
+        )
+        range_msg = pl.format(
+            _RANGE_MESSAGE,
+            pl.lit(repr(s_col)),
+            pl.lit(repr(e_col)),
+            pl.min_horizontal(pl.col(_S).min(), pl.col(_E).min()).cast(pl.String),
+            pl.max_horizontal(pl.col(_S).max(), pl.col(_E).max()).cast(pl.String),
+        )
+        guard = (
+            _guard((pl.col(cid).null_count() + pl.col(_S).null_count()) > 0, null_msg)
+            + _guard((pl.col(_S) > pl.col(_E)).any(), order_msg)
+            + _guard(outside.any(), range_msg)
         )
         frame = frame.with_columns(pl.col(_S) + pl.duration(microseconds=guard))
     return frame.filter(pl.col(_S) < bound), cid, bound, dates
-
-
-def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
-    """Days in the month (Gregorian), by integer arithmetic.
-
-    ``dt.month_end`` cost 1.4 s on 10M rows here; this costs a few tens of ms.
-    """
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    short = month.is_in([4, 6, 9, 11]).cast(pl.Int64)
-    february = (month == 2).cast(pl.Int64) * (3 - leap.cast(pl.Int64))
-    return 31 - short - february
-
-
-def _time_of_day(col: pl.Expr, dates: bool) -> pl.Expr:
-    return pl.lit(0, pl.Int64) if dates else col.dt.time().cast(pl.Int64)
 
 
 def _with_lifetimes(
@@ -247,23 +293,28 @@ def _with_lifetimes(
         span = days * _DAY_US
         count = ((limit - s).dt.total_microseconds() - 1) // span + 1
     else:
-        # each calendar field once per column (a stage), then integer arithmetic on them
+        month_index, day_of_month, month_length = (pl.lit(x) for x in _calendar())
+        s_us, limit_us = s.dt.epoch("us"), limit.dt.epoch("us")
         frame = frame.with_columns(
-            (s.dt.year().cast(pl.Int64) * 12 + s.dt.month().cast(pl.Int64)).alias("__ms"),
-            s.dt.day().cast(pl.Int64).alias("__ds"),
-            _time_of_day(s, dates).alias("__ts"),
-            limit.dt.year().cast(pl.Int64).alias("__ly"),
-            limit.dt.month().cast(pl.Int64).alias("__lm"),
-            limit.dt.day().cast(pl.Int64).alias("__ld"),
-            _time_of_day(limit, dates).alias("__lt"),
+            (s_us // _DAY_US).alias("__sday"), (limit_us // _DAY_US).alias("__lday")
         )
-        ly, lm = pl.col("__ly"), pl.col("__lm")
+        s_day, l_day = pl.col("__sday"), pl.col("__lday")
+        # time of day in µs (0 for dates); the calendar fields by a gather from the table
+        frame = frame.with_columns(
+            month_index.gather(s_day - _TABLE_BASE).alias("__ms"),
+            day_of_month.gather(s_day - _TABLE_BASE).alias("__ds"),
+            month_index.gather(l_day - _TABLE_BASE).alias("__lm"),
+            day_of_month.gather(l_day - _TABLE_BASE).alias("__ld"),
+            month_length.gather(l_day - _TABLE_BASE).alias("__dim"),
+            pl.lit(0, pl.Int64).alias("__ts") if dates else (s_us - s_day * _DAY_US).alias("__ts"),
+            pl.lit(0, pl.Int64).alias("__lt")
+            if dates
+            else (limit_us - l_day * _DAY_US).alias("__lt"),
+        )
         # s + j months lands in the limit's month on day min(day of s, days in month)
-        landing = pl.min_horizontal(pl.col("__ds"), _days_in_month(ly, lm)) * _DAY_NS + pl.col(
-            "__ts"
-        )
-        limit_pos = pl.col("__ld") * _DAY_NS + pl.col("__lt")
-        whole = ly * 12 + lm - pl.col("__ms") - (landing >= limit_pos).cast(pl.Int64)
+        landing = pl.min_horizontal(pl.col("__ds"), pl.col("__dim")) * _DAY_US + pl.col("__ts")
+        limit_pos = pl.col("__ld") * _DAY_US + pl.col("__lt")
+        whole = pl.col("__lm") - pl.col("__ms") - (landing >= limit_pos).cast(pl.Int64)
         count = whole // months + 1
     # a cancellation on the start day still paid the first period
     return frame.with_columns(pl.max_horizontal(count, pl.lit(1, pl.Int64)).alias("lifetime"))
