@@ -46,9 +46,15 @@ _LAST = dt.date(2399, 12, 31)
 _TABLE_BASE = (_FIRST - dt.date(1970, 1, 1)).days
 
 
+_PACK = 64  # day of month and days in month packed below the month index, 6 bits each
+
+
 @functools.cache
-def _calendar() -> tuple[pl.Series, pl.Series, pl.Series]:
-    """Month index (year·12 + month), day of month and days in month of every day.
+def _calendar() -> pl.Series:
+    """Month index (year·12 + month), day of month and days in month of every day, packed.
+
+    One Int64 per day: ``(month_index · 64 + day) · 64 + days_in_month``, so that one
+    gather gives all three.
 
     From 1700-01-01 to 2400-12-31, indexed by day number minus that of 1700-01-01
     (256,000 days, 1.5 MB). A gather from it cost 0.2–0.45 s on 10M timestamps where
@@ -57,11 +63,9 @@ def _calendar() -> tuple[pl.Series, pl.Series, pl.Series]:
     """
     days = pl.date_range(_FIRST, dt.date(2400, 12, 31), "1d", eager=True)
     month_index = days.dt.year().cast(pl.Int64) * 12 + days.dt.month().cast(pl.Int64)
-    return (
-        month_index,
-        days.dt.day().cast(pl.Int64),
-        days.dt.month_end().dt.day().cast(pl.Int64),
-    )
+    day = days.dt.day().cast(pl.Int64)
+    length = days.dt.month_end().dt.day().cast(pl.Int64)
+    return (month_index * _PACK + day) * _PACK + length
 
 
 # -- frames of other kinds ------------------------------------------------------------------
@@ -212,33 +216,30 @@ def _check(
             )
         bound = pl.lit(moment, dtype=pl.Datetime("us"))
     if isinstance(subs, pl.DataFrame):
-        nulls = subs.select(pl.col(cid, s_col).null_count()).row(0)
-        for col, count in zip((cid, s_col), nulls, strict=True):
+        # one pass over the data for every check
+        bad = pl.col(_S) > pl.col(_E)
+        checks = frame.select(
+            pl.col(cid).null_count().alias("id_nulls"),
+            pl.col(_S).null_count().alias("start_nulls"),
+            bad.sum().alias("bad"),
+            bad.arg_max().alias("first_bad"),
+            pl.min_horizontal(pl.col(_S).min(), pl.col(_E).min()).alias("low"),
+            pl.max_horizontal(pl.col(_S).max(), pl.col(_E).max()).alias("high"),
+        ).collect()
+        id_nulls, start_nulls, n_bad, first_bad, low, high = checks.row(0)
+        for col, count in ((cid, id_nulls), (s_col, start_nulls)):
             if count:
                 raise ValueError(
                     f"column {col!r} has {count} null value(s); drop or fill them first "
                     "(rows are never dropped silently; only the end may be null)"
                 )
-        wrong = (
-            lf.select((local(s_col, s_dtype) > local(e_col, e_dtype)).alias("bad"))
-            .collect()
-            .to_series()
-        )
-        if wrong.any():
-            i = int(wrong.arg_true()[0])
+        if n_bad:
+            i = int(first_bad)
             raise ValueError(
-                f"end must not be before start (a start after an end); got {wrong.sum()} "
+                f"end must not be before start (a start after an end); got {n_bad} "
                 f"row(s), the first at row {i}: {s_col}={subs[s_col][i]}, "
                 f"{e_col}={subs[e_col][i]}"
             )
-        low, high = (
-            frame.select(
-                pl.min_horizontal(pl.col(_S).min(), pl.col(_E).min()).alias("low"),
-                pl.max_horizontal(pl.col(_S).max(), pl.col(_E).max()).alias("high"),
-            )
-            .collect()
-            .row(0)
-        )
         if low is not None and (
             low < _datetime(_FIRST) or high >= _datetime(_LAST + dt.timedelta(days=1))
         ):
@@ -293,23 +294,28 @@ def _with_lifetimes(
         span = days * _DAY_US
         count = ((limit - s).dt.total_microseconds() - 1) // span + 1
     else:
-        month_index, day_of_month, month_length = (pl.lit(x) for x in _calendar())
+        table = pl.lit(_calendar())
         s_us, limit_us = s.dt.epoch("us"), limit.dt.epoch("us")
         frame = frame.with_columns(
             (s_us // _DAY_US).alias("__sday"), (limit_us // _DAY_US).alias("__lday")
         )
         s_day, l_day = pl.col("__sday"), pl.col("__lday")
-        # time of day in µs (0 for dates); the calendar fields by a gather from the table
+        # the calendar fields by one gather each from the day table; time of day in µs
         frame = frame.with_columns(
-            month_index.gather(s_day - _TABLE_BASE).alias("__ms"),
-            day_of_month.gather(s_day - _TABLE_BASE).alias("__ds"),
-            month_index.gather(l_day - _TABLE_BASE).alias("__lm"),
-            day_of_month.gather(l_day - _TABLE_BASE).alias("__ld"),
-            month_length.gather(l_day - _TABLE_BASE).alias("__dim"),
+            table.gather(s_day - _TABLE_BASE).alias("__sp"),
+            table.gather(l_day - _TABLE_BASE).alias("__lp"),
             pl.lit(0, pl.Int64).alias("__ts") if dates else (s_us - s_day * _DAY_US).alias("__ts"),
             pl.lit(0, pl.Int64).alias("__lt")
             if dates
             else (limit_us - l_day * _DAY_US).alias("__lt"),
+        )
+        sp, lp = pl.col("__sp"), pl.col("__lp")
+        frame = frame.with_columns(
+            (sp // (_PACK * _PACK)).alias("__ms"),
+            (sp // _PACK % _PACK).alias("__ds"),
+            (lp // (_PACK * _PACK)).alias("__lm"),
+            (lp // _PACK % _PACK).alias("__ld"),
+            (lp % _PACK).alias("__dim"),
         )
         # s + j months lands in the limit's month on day min(day of s, days in month)
         landing = pl.min_horizontal(pl.col("__ds"), pl.col("__dim")) * _DAY_US + pl.col("__ts")
