@@ -52,6 +52,7 @@ def _report(name: str, timing: Timing, extra: str = "") -> None:
 
 
 def bench_fits(n: int, repeats: int) -> None:
+    """Part 1: the fits and the Kaplan-Meier curve on `n` simulated customers."""
     sbg = ShiftedBetaGeometricModel.from_params(alpha=0.7, beta=1.2)
     bdw = BetaDiscreteWeibullModel.from_params(gamma=0.9, delta=2.5, c=1.6)
     s_rows = sbg.simulate(n, 12, seed=1)
@@ -82,6 +83,7 @@ def bench_fits(n: int, repeats: int) -> None:
 
 
 def subscription_log(n: int) -> pl.DataFrame:
+    """A simulated log of `n` subscriptions (see the module docstring)."""
     rng = np.random.default_rng(0)
     start = np.datetime64("2020-01-01") + rng.integers(0, 4 * 365, n).astype("timedelta64[D]")
     spell = rng.geometric(0.05, n) * rng.integers(20, 40, n)
@@ -93,6 +95,7 @@ def subscription_log(n: int) -> pl.DataFrame:
 
 
 def bench_tables(n: int, repeats: int) -> None:
+    """Part 2: the two tables, eager and lazy, on `n` subscriptions."""
     log = subscription_log(n)
     print(
         f"\n== tables on {n:,} subscriptions ({log['end'].null_count():,} active at "
@@ -115,6 +118,7 @@ def bench_tables(n: int, repeats: int) -> None:
 
 
 def main() -> None:
+    """Parse the options and run both parts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--subscriptions", type=int, default=10_000_000)

@@ -14,9 +14,11 @@ exclusive time bound, the number of period starts before $X$ is
   $s$'s day (clamped to the length of $X$'s month) and time of day are not before
   $X$'s, it is $\lfloor j / m \rfloor + 1$.
 
-Measured on 10,000,000 subscriptions (benchmarks/bench_contractual.py): a few hundred ms
-in polars on 2 cores; period lists exploded per subscription were rejected (memory grows
-with the lifetimes).
+The calendar fields (month, day, month length) come from a gather from a packed day
+table, which supports dates from 1700-01-01 to 2399-12-31. Measured on 10,000,000
+subscriptions (benchmarks/bench_contractual.py, 2 cores saturated by other processes):
+1.3 s with ``"30d"`` periods, 4–6 s with ``"1mo"``. Period lists exploded per
+subscription were rejected: their memory grows with the lifetimes.
 
 This module is self-contained (polars plans, validation, and the conversion of other
 frame kinds) so that it can move into the ``tables`` package as it is.
@@ -57,7 +59,7 @@ def _calendar() -> pl.Series:
     gather gives all three.
 
     From 1700-01-01 to 2400-12-31, indexed by day number minus that of 1700-01-01
-    (256,000 days, 1.5 MB). A gather from it cost 0.2–0.45 s on 10M timestamps where
+    (256,000 days, 2 MB). A gather from it cost 0.2–0.45 s on 10M timestamps where
     ``dt.year``/``dt.month``/``dt.day`` cost 1.5–2.5 s (same session, 2 loaded cores);
     integer civil-from-days arithmetic (Hinnant) was no faster than the latter.
     """
@@ -408,9 +410,9 @@ def subscription_lifetimes(
     TypeError
         If `subs` is not a frame, or `start`/`end` is not a date/datetime column.
     ValueError
-        If a column is missing, ids or starts are null, an end is before its start
-        (eager input; a `LazyFrame` fails with the same message when collected), or
-        `period` is malformed.
+        If a column is missing, ids or starts are null, an end is before its start, a
+        date lies outside 1700-01-01 to 2399-12-31 (eager input; a `LazyFrame` fails
+        with the same message when collected), or `period` is malformed.
 
     Notes
     -----
