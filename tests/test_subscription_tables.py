@@ -406,3 +406,14 @@ def test_dates_outside_the_supported_range() -> None:
     edge = log([dt.date(1700, 1, 1)], [dt.date(2399, 12, 31)])
     out = tables.subscription_lifetimes(edge, period="1y")
     assert out["lifetime"].to_list() == [700]
+
+
+def test_dask_frame_gets_a_dask_frame_back() -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    subs = log([dt.date(2024, 1, 1), dt.date(2024, 2, 1)], [dt.date(2024, 3, 1), None])
+    frame = dd.from_pandas(subs.to_pandas(), npartitions=1)
+    out = tables.survival_table(frame, observation_end=dt.date(2024, 5, 1))
+    assert type(out).__module__.split(".")[0] == "dask"
+    want = tables.survival_table(subs, observation_end=dt.date(2024, 5, 1))
+    got = pl.from_pandas(out.compute()).with_columns(pl.col("cohort").cast(pl.Date))
+    assert got.equals(want)
