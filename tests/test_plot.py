@@ -134,6 +134,11 @@ def draws(
         ),
         "p_alive_matrix": lambda ax: plot.p_alive_matrix(BG, T=30.0, max_frequency=6, ax=ax),
         "calibration_holdout": lambda ax: plot.calibration_holdout(evaluation, ax=ax),
+        "retention_projection": lambda ax: plot.retention_projection(
+            models.ShiftedBetaGeometricModel.from_params(alpha=0.668, beta=3.806),
+            [1000, 869, 743, 653, 593, 551, 517, 491],
+            ax=ax,
+        ),
     }
 
 

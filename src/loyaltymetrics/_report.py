@@ -437,3 +437,199 @@ def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
         + "\n".join(parts)
         + "</body></html>"
     )
+
+
+# -- the subscription section (``report --subscriptions``) ---------------------------------
+
+_PERIODS_PER_YEAR = {"D": 365.25, "W": 365.25 / 7, "M": 12.0, "Q": 4.0, "Y": 1.0}
+_ANNUAL_DISCOUNT = 0.10
+_RENEWALS_SHOWN = (0, 1, 3, 6, 12)
+_PROJECTED = 6  # periods projected beyond the last one observed
+
+
+@dataclass(slots=True)
+class SubscriptionSection:
+    """The subscription section: lifetimes, Kaplan–Meier, sBG and BdW, DEL/DERL."""
+
+    overview: dict[str, object]
+    survival: pl.DataFrame  # tables.survival_table
+    projection: pl.DataFrame  # period, observed (KM), sbg, bdw and their retention rates
+    fits: dict[str, object]
+    value: pl.DataFrame  # renewals, DERL under sBG and BdW
+    sbg: models.ShiftedBetaGeometricModel | None
+    bdw: models.BetaDiscreteWeibullModel | None
+    km: pl.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The tables written by ``--out``."""
+        return {
+            "survival_table": self.survival,
+            "retention_projection": self.projection,
+            "subscription_value": self.value,
+        }
+
+
+def prepare_subscriptions(
+    lf: pl.LazyFrame, *, customer_id: str, start: str, end: str
+) -> pl.DataFrame:
+    """Check a subscription file's columns and parse its dates; return it in memory."""
+    try:
+        df = lf.collect()
+    except pl.exceptions.PolarsError as err:
+        raise ReportError(f"cannot read the subscriptions: {err}") from err
+    if df.height == 0:
+        raise ReportError("the subscriptions file has no rows")
+    for role, name in (("customer id", customer_id), ("start", start), ("end", end)):
+        if name not in df.columns:
+            raise ReportError(
+                f"the subscriptions have no {role} column {name!r}; the columns are "
+                f"{', '.join(df.columns)} (choose with --{role.replace(' ', '-')})"
+            )
+    for name in (start, end):
+        dtype = df.schema[name]
+        if dtype in (pl.String, pl.Null):
+            parsed = df.get_column(name).cast(pl.String).str.to_datetime(strict=False)
+            bad = df.filter(parsed.is_null() & df.get_column(name).is_not_null())
+            if bad.height:
+                raise ReportError(
+                    f"cannot parse {bad.height} date(s) in column {name!r}, e.g. "
+                    f"{bad.get_column(name)[0]!r}; use ISO dates such as 2024-01-31"
+                )
+            df = df.with_columns(parsed.alias(name))
+        elif not isinstance(dtype, pl.Date | pl.Datetime):
+            raise ReportError(f"column {name!r} has type {dtype}; expected dates or datetimes")
+    return df
+
+
+def _discount_per_period(period: str) -> float:
+    from ._periods import parse_period
+
+    unit, n = parse_period(period)
+    return float((1.0 + _ANNUAL_DISCOUNT) ** (n / _PERIODS_PER_YEAR[unit]) - 1.0)
+
+
+def build_subscription_section(
+    subs: pl.DataFrame, *, customer_id: str, start: str, end: str, period: str
+) -> SubscriptionSection:
+    """Survival table, Kaplan–Meier curve, sBG and BdW fits, projection and DEL/DERL."""
+    from . import stats
+
+    lives = tables.subscription_lifetimes(
+        subs, customer_id=customer_id, start=start, end=end, period=period
+    )
+    survival = tables.survival_table(
+        subs, customer_id=customer_id, start=start, end=end, period=period
+    )
+    life, churned = lives.get_column("lifetime"), lives.get_column("churned")
+    km = stats.survival_curve(life, churned)
+    d = _discount_per_period(period)
+    notes: list[str] = []
+    overview: dict[str, object] = {
+        "subscriptions": lives.height,
+        "cancelled": int(churned.sum()),
+        "active (censored)": int((~churned).sum()),
+        "start cohorts": survival.get_column("cohort").n_unique(),
+        "longest lifetime (periods paid)": int(life.max()),
+        "billing period": period,
+        "discount rate per period (10 % a year)": d,
+    }
+    fitted: dict[str, object] = {}
+    sbg: models.ShiftedBetaGeometricModel | None = None
+    bdw: models.BetaDiscreteWeibullModel | None = None
+    try:
+        sbg = models.ShiftedBetaGeometricModel.fit(life, churned)
+        fitted["sBG"] = repr(sbg)
+        fitted["sBG log-likelihood"] = sbg.log_likelihood
+    except (models.ConvergenceError, ValueError) as err:
+        notes.append(f"sBG skipped: {err}")
+    try:
+        bdw = models.BetaDiscreteWeibullModel.fit(life, churned)
+        fitted["BdW"] = repr(bdw)
+        fitted["BdW log-likelihood"] = bdw.log_likelihood
+        fitted["BdW duration dependence c"] = bdw.params["c"]
+    except (models.ConvergenceError, ValueError) as err:
+        notes.append(f"BdW skipped: {err}")
+    last = km.height - 1
+    t = np.arange(last + _PROJECTED + 1)
+    observed = km.get_column("survival").to_list() + [None] * _PROJECTED
+    columns: dict[str, object] = {"period": t, "observed (Kaplan-Meier)": observed}
+    value = pl.DataFrame({"renewals": list(_RENEWALS_SHOWN)})
+    for name, model in (("sBG", sbg), ("BdW", bdw)):
+        if model is None:
+            continue
+        columns[f"{name} survival"] = model.survival(t)
+        columns[f"{name} retention"] = np.concatenate([[np.nan], model.retention_rate(t[1:])])
+        fitted[f"{name} DEL (payments)"] = model.expected_lifetime(discount_rate=d)
+        value = value.with_columns(
+            pl.Series(
+                f"{name} DERL (payments)",
+                np.asarray(
+                    model.expected_residual_lifetime(list(_RENEWALS_SHOWN), discount_rate=d)
+                ),
+            )
+        )
+    import polars.selectors as cs
+
+    projection = pl.DataFrame(columns).with_columns(cs.float().fill_nan(None))
+    return SubscriptionSection(
+        overview=overview,
+        survival=survival,
+        projection=projection,
+        fits=fitted,
+        value=value,
+        sbg=sbg,
+        bdw=bdw,
+        km=km,
+        notes=notes,
+    )
+
+
+def subscription_figures(section: SubscriptionSection) -> dict[str, bytes]:
+    """PNG of the projection of each fitted model against the Kaplan–Meier curve."""
+    from . import plot
+
+    out: dict[str, bytes] = {}
+    observed = section.km.get_column("survival").to_numpy()
+    for name, model in (("sbg", section.sbg), ("bdw", section.bdw)):
+        if model is None:
+            continue
+        ax = plot.retention_projection(model, observed, horizon=observed.size + _PROJECTED)
+        buf = io.BytesIO()
+        ax.figure.savefig(buf, format="png", dpi=110)  # type: ignore[union-attr]
+        out[f"retention_projection_{name}"] = buf.getvalue()
+    return out
+
+
+def subscription_html(section: SubscriptionSection, pngs: dict[str, bytes], *, title: str) -> str:
+    """The subscription section as one self-contained HTML page."""
+    images = "".join(
+        f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}">'
+        for name, data in pngs.items()
+    )
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<h2>Overview</h2>",
+        _html_pairs(section.overview),
+        "<h2>Models (sBG, BdW)</h2>",
+        _html_pairs(section.fits),
+        images,
+        "<h2>Projected survival and retention</h2>",
+        _html_table(section.projection),
+        "<h2>Discounted expected residual lifetime (DERL) by renewals made</h2>",
+        _html_table(section.value),
+        "<h2>Survival table by start cohort</h2>",
+        _html_table(section.survival),
+    ]
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in section.notes]
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.85em}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:49%}"
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>"
+    )

@@ -190,6 +190,13 @@ def main() -> None:
     help="Table format for --out.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option(
+    "--subscriptions",
+    type=click.Path(path_type=Path),
+    help="Subscription log (CSV/Parquet: customer id, start, end) for a retention section.",
+)
+@click.option("--start", "start_col", default="start", show_default=True)
+@click.option("--end", "end_col", default="end", show_default=True)
 def report(
     transactions: Path | None,
     sample: bool,
@@ -202,22 +209,34 @@ def report(
     out: Path | None,
     fmt: str,
     debug: bool,
+    subscriptions: Path | None,
+    start_col: str,
+    end_col: str,
 ) -> None:
-    """Print the loyalty dashboard of TRANSACTIONS (one row per order)."""
+    """Print the loyalty dashboard of TRANSACTIONS (one row per order).
+
+    With --subscriptions (alone or with TRANSACTIONS) it adds the subscription section:
+    survival table, sBG and BdW fits, projected retention and DEL/DERL.
+    """
     console = Console() if sys.stdout.isatty() else Console(width=120)
     err_console = Console(stderr=True)
     try:
-        _run(
-            console,
-            transactions,
-            sample,
-            survey,
-            ColumnNames(customer_id, timestamp, amount),
-            period,
-            segment,
-            out,
-            fmt,
-        )
+        if subscriptions is None or transactions is not None or sample:
+            _run(
+                console,
+                transactions,
+                sample,
+                survey,
+                ColumnNames(customer_id, timestamp, amount),
+                period,
+                segment,
+                out,
+                fmt,
+            )
+        if subscriptions is not None:
+            _run_subscriptions(
+                console, subscriptions, customer_id, start_col, end_col, period, out, fmt
+            )
     except (ReportError, ValueError, TypeError, pl.exceptions.PolarsError) as err:
         if debug:
             raise
@@ -297,3 +316,67 @@ def _run(
     _print_report(console, result, label=label)
     if out is not None:
         _write(result, out, fmt, console, label)
+
+
+def _run_subscriptions(
+    console: Console,
+    path: Path,
+    customer_id: str,
+    start: str,
+    end: str,
+    period: str,
+    out: Path | None,
+    fmt: str,
+) -> None:
+    """The subscription section: printed, and written to ``--out`` with its own HTML."""
+    from ._report import (
+        build_subscription_section,
+        prepare_subscriptions,
+        subscription_figures,
+        subscription_html,
+    )
+
+    if out is not None and out.exists() and not out.is_dir():
+        raise ReportError(f"--out must be a directory; {out} is a file")
+    with console.status("reading the subscriptions") as status:
+        subs = prepare_subscriptions(
+            read_table(path, "subscriptions"), customer_id=customer_id, start=start, end=end
+        )
+        status.update("fitting the sBG and BdW models")
+        section = build_subscription_section(
+            subs, customer_id=customer_id, start=start, end=end, period=period
+        )
+    console.rule(f"[bold]Subscriptions: {path.name}")
+    console.print(_pairs(section.overview, "Subscriptions overview"))
+    console.print(_pairs(section.fits, "Retention models (sBG, BdW; DEL in payments)"))
+    console.print(
+        _table(section.projection, "Projected survival and retention by period (renewals)")
+    )
+    console.print(_table(section.value, "DERL by renewals made (discounted payments to come)"))
+    survival = section.survival.tail(24)
+    console.print(_table(survival, "Survival table by start cohort (last 24 rows)"))
+    for note in section.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if out is None:
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportError(f"cannot create the output directory {out}: {err}") from err
+    for name, df in section.tables().items():
+        if fmt == "parquet":
+            df.write_parquet(out / f"{name}.parquet")
+        else:
+            df.write_csv(out / f"{name}.csv")
+    try:
+        pngs = subscription_figures(section)
+    except ImportError:
+        pngs = {}
+    for name, data in pngs.items():
+        (out / f"{name}.png").write_bytes(data)
+    (out / "subscriptions.html").write_text(
+        subscription_html(section, pngs, title=f"Subscriptions: {path.name}"), encoding="utf-8"
+    )
+    console.print(
+        f"wrote {len(section.tables())} tables, {len(pngs)} figures and subscriptions.html to {out}"
+    )

@@ -31,6 +31,7 @@ __all__ = [
     "nps_by_segment",
     "p_alive_matrix",
     "retention_curve",
+    "retention_projection",
 ]
 
 
@@ -356,5 +357,100 @@ def calibration_holdout(evaluation: HoldoutEvaluation, *, ax: Axes | None = None
     ax.set_xlabel("purchases in the calibration period")
     ax.set_ylabel("mean purchases in the holdout period")
     ax.set_title("Conditional expectations: model vs holdout")
+    ax.legend()
+    return ax
+
+
+def retention_projection(
+    model: Any,
+    survivors: Any,
+    *,
+    calibration_periods: int | None = None,
+    horizon: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Observed survival of a cohort, a contractual model's fit, and its projection.
+
+    The observed points are `survivors[t] / survivors[0]`; the model's `survival(t)` is
+    drawn solid over the calibration periods and dashed beyond them, with a vertical
+    line where the calibration ends (Fader & Hardie 2007, Figure 1).
+
+    Parameters
+    ----------
+    model : ShiftedBetaGeometricModel or BetaDiscreteWeibullModel
+        A fitted (or `from_params`) contractual model; any object with `survival(t)`.
+    survivors : sequence of int
+        One cohort's customers still active at the start of periods 0, 1, …, n
+        (`customers_alive` of `tables.survival_table`), non-increasing, first > 0.
+    calibration_periods : int, optional
+        How many of the counts the model was fitted on (default: all of them).
+    horizon : int, optional
+        Last period drawn (default: twice the number of counts, at least 10).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> from loyaltymetrics import models, plot
+    >>> counts = [1000, 869, 743, 653, 593, 551, 517, 491, 468, 445, 427, 409, 394]
+    >>> m = models.ShiftedBetaGeometricModel.fit_survivors(counts[:8])
+    >>> ax = plot.retention_projection(m, counts, calibration_periods=8)
+    >>> ax.get_ylabel()
+    'share of the cohort still active'
+    """
+    survival = getattr(model, "survival", None)
+    if isinstance(model, type) or not callable(survival):
+        raise TypeError(
+            "model must be a fitted ShiftedBetaGeometricModel or BetaDiscreteWeibullModel "
+            f"(an object with survival(t)); got {type(model).__name__}"
+        )
+    counts = np.asarray(
+        survivors.to_numpy() if isinstance(survivors, pl.Series) else survivors, dtype=float
+    )
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(
+            "survivors must be one cohort's counts (a non-empty 1-D sequence); got shape "
+            f"{counts.shape}"
+        )
+    if not np.isfinite(counts).all() or counts[0] <= 0 or (counts < 0).any():
+        raise ValueError(
+            f"survivors must be finite non-negative counts with survivors[0] > 0; got {counts}"
+        )
+    rise = np.flatnonzero(np.diff(counts) > 0)
+    if rise.size:
+        i = int(rise[0]) + 1
+        raise ValueError(
+            f"survivors cannot increase; got survivors[{i}]={counts[i]:g} > "
+            f"survivors[{i - 1}]={counts[i - 1]:g}"
+        )
+    n = counts.size
+    calib = n if calibration_periods is None else calibration_periods
+    if isinstance(calib, bool) or not isinstance(calib, int) or not 1 <= calib <= n:
+        raise ValueError(
+            f"calibration_periods must be an int from 1 to len(survivors)={n}; "
+            f"got calibration_periods={calibration_periods!r}"
+        )
+    last = max(2 * n, 10) if horizon is None else horizon
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise ValueError(f"horizon must be an int >= 1; got horizon={horizon!r}")
+    ax = _axes(ax)
+    t_obs = np.arange(n)
+    ax.plot(t_obs, counts / counts[0], "o", color="black", label="observed")
+    t_fit = np.arange(calib)
+    ax.plot(t_fit, np.asarray(survival(t_fit)), "-", color="C0", label="model (calibration)")
+    if last >= calib - 1:
+        t_proj = np.arange(calib - 1, last + 1)
+        ax.plot(t_proj, np.asarray(survival(t_proj)), "--", color="C0", label="projection")
+    ax.axvline(calib - 0.5, color="grey", linewidth=0.8)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("period since acquisition")
+    ax.set_ylabel("share of the cohort still active")
+    ax.set_title(f"Retention projection: {type(model).__name__}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     return ax

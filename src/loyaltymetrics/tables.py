@@ -51,6 +51,7 @@ from ._periods import (
     period_index,
 )
 from ._segments import classify_customers, rfm_segments
+from ._subscriptions import subscription_lifetimes, survival_table
 
 __all__ = [
     "calibration_holdout_split",
@@ -60,7 +61,9 @@ __all__ = [
     "period_summary",
     "rfm_segments",
     "rfm_summary",
+    "subscription_lifetimes",
     "survey_summary",
+    "survival_table",
 ]
 
 _PERIOD = "__lm_period"

@@ -8,6 +8,7 @@ from ._base import ConvergenceError
 from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
 from ._clv import customer_lifetime_value
+from ._contractual import BetaDiscreteWeibullModel, ShiftedBetaGeometricModel
 from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
 from ._mbg_nbd import ModifiedBetaGeoModel
@@ -15,6 +16,7 @@ from ._pareto_nbd import ParetoNBDModel
 from ._transaction import TransactionModel
 
 __all__ = [
+    "BetaDiscreteWeibullModel",
     "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ConvergenceError",
@@ -22,6 +24,7 @@ __all__ = [
     "HoldoutEvaluation",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
+    "ShiftedBetaGeometricModel",
     "TransactionModel",
     "customer_lifetime_value",
     "evaluate_holdout",
