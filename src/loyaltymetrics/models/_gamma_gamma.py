@@ -15,6 +15,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 
 
 def _empty() -> Mapping[str, float]:
@@ -47,7 +48,7 @@ def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatA
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class GammaGammaModel:
+class GammaGammaModel(u.ParameterUncertainty):
     r"""The Gamma-Gamma model of the average transaction value.
 
     A customer's transaction values are $\text{Gamma}(p, \nu_i)$ with
@@ -102,6 +103,7 @@ class GammaGammaModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(3), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("p", "q", "v")
 
@@ -176,7 +178,11 @@ class GammaGammaModel:
         n = float(w.sum())
         mean_z = b.wsum(w, z) / n
         params, ll = b.fit_mle(objective, np.array([1.0, 1.0, mean_z]), cls.PARAM_NAMES, n)
-        return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), n)
+        hess = u.gamma_gamma_hessian(np.array(list(params.values())), x, z, w)
+        cov = u.observed_covariance(params, hessian=hess)
+        return cls(
+            MappingProxyType(params), ll, u.standard_errors_from(cov, cls.PARAM_NAMES), n, cov
+        )
 
     def expected_spend(self, frequency: Any, monetary_value: Any) -> FloatArray:
         r"""Expected value of a customer's future transactions, given $x$ and $\bar z$.

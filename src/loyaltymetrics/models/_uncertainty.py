@@ -1,0 +1,1081 @@
+r"""Uncertainty of fitted models: parameter covariance, confidence and prediction intervals.
+
+Three layers, each usable on its own:
+
+1. **Covariance of the estimates** (`observed_covariance`): the inverse of the observed
+   information $-\nabla^2 \ell(\hat\theta)$ at the maximum-likelihood estimate, in
+   ``PARAM_NAMES`` order, on the natural parameter scale. BG/NBD, MBG/NBD and
+   Gamma-Gamma give an analytic Hessian (`beta_geometric_hessian`,
+   `gamma_gamma_hessian`); the other models a finite-difference Hessian on the
+   log-parameter scale with Richardson extrapolation (`hessian_from_gradient` from an
+   analytic gradient, `hessian_from_values` from log-likelihood values only).
+2. **`ParameterUncertainty`**, a mixin giving a model `.confidence_intervals(level)` and
+   parameter draws from the asymptotic normal of the *log* parameters.
+3. **Prediction mixins** (`BetaGeoPrediction`, `ModifiedBetaGeoPrediction`,
+   `ParetoPrediction`, `BetaGeoBetaBinomPrediction`) giving `.predict` and
+   `.predict_total`, and `customer_lifetime_value_interval`.
+
+The hook for a new model (e.g. the contractual sBG/BdW models)
+--------------------------------------------------------------
+A frozen dataclass model gets `.covariance` and `.confidence_intervals` with three small
+additions:
+
+* add `ParameterUncertainty` to its bases (it has empty ``__slots__``);
+* add the field ``covariance: FloatArray = field(default_factory=unknown_covariance(k),
+  compare=False)`` after its other fields (a ``k x k`` nan matrix for `from_params`);
+* in `fit`, with ``loglik(theta) -> float`` the total log-likelihood as a function of the
+  parameter vector in ``PARAM_NAMES`` order (natural scale), pass
+  ``covariance=observed_covariance(params, loglik=loglik)`` (or ``gradient=`` for an
+  analytic gradient, or ``hessian=`` for an analytic Hessian) and set
+  ``standard_errors=standard_errors_from(covariance, PARAM_NAMES)`` so the two agree.
+
+Design notes (measured or rejected alternatives)
+------------------------------------------------
+* The covariance is computed once in `fit` (where the data are) and stored: keeping a
+  closure over the data in the model would make the model unpicklable and hold the data.
+* Prediction intervals never hold a customers x draws matrix: the draws are streamed in
+  chunks of `_DRAW_CHUNK`, and each customer keeps only the running sum of its conditional
+  survival function $P(Y > y \mid \theta_d)$ at $y = 0, \dots, k_i$ (a few numbers), so
+  memory is flat in `n_draws`.
+* Closed-form conditional distributions (BG/NBD, MBG/NBD, BG/BB) are averaged over the
+  parameter draws exactly (a Rao-Blackwellised mixture), so the only Monte Carlo error is
+  that of the parameter draws. Pareto/NBD's needs a hypergeometric function per count
+  (Fader & Hardie 2014, note 028); it draws the residual lifetime (a Lomax variable given
+  the history) and integrates the purchase rate out exactly instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import polars as pl
+from scipy import special as sc
+
+from loyaltymetrics import _validation as v
+from loyaltymetrics._typing import FloatArray
+
+from . import _base as b
+
+if TYPE_CHECKING:
+    from loyaltymetrics.stats import Interval
+
+# ---------------------------------------------------------------------------------------
+# 1. Covariance of the estimates
+# ---------------------------------------------------------------------------------------
+
+_FD_STEP = 0.02
+"""First step on the log-parameter scale; Richardson combines it with half of it.
+
+Central differences have error c2 h^2 + c4 h^4; (4 D(h/2) - D(h)) / 3 removes the h^2
+term. Measured on CDNOW BG/NBD against the analytic Hessian: relative error 3e-9 with
+h = 0.02 (1e-6 without extrapolation); rounding only matters below h ~ 1e-4.
+"""
+
+
+def unknown_covariance(k: int) -> Callable[[], FloatArray]:
+    """A default factory for models built by `from_params`: a read-only k x k nan matrix."""
+
+    def make() -> FloatArray:
+        out = np.full((k, k), np.nan)
+        out.flags.writeable = False
+        return out
+
+    return make
+
+
+def _richardson(d_h: FloatArray, d_half: FloatArray) -> FloatArray:
+    return np.asarray((4.0 * d_half - d_h) / 3.0, dtype=np.float64)
+
+
+def hessian_from_gradient(
+    gradient: Callable[[FloatArray], FloatArray], params: FloatArray, *, step: float = _FD_STEP
+) -> FloatArray:
+    r"""Hessian of $\ell$ on the natural scale from its analytic gradient.
+
+    Central differences of $g_\theta(\theta) = p \odot \nabla_p\ell(p)$, $\theta = \log p$,
+    at steps $h$ and $h/2$ combined by Richardson extrapolation, then mapped back exactly:
+    $\nabla^2_p\ell = D^{-1}(\nabla^2_\theta\ell - \mathrm{diag}\,g_\theta)D^{-1}$,
+    $D = \mathrm{diag}(p)$. Symmetrised.
+    """
+    p = np.asarray(params, dtype=np.float64)
+    theta = np.log(p)
+    k = p.size
+
+    def g_theta(th: FloatArray) -> FloatArray:
+        q = np.exp(th)
+        return np.asarray(gradient(q), dtype=np.float64) * q
+
+    def diff(h: float) -> FloatArray:
+        out = np.empty((k, k))
+        for j in range(k):
+            up, down = theta.copy(), theta.copy()
+            up[j] += h
+            down[j] -= h
+            out[:, j] = (g_theta(up) - g_theta(down)) / (2.0 * h)
+        return out
+
+    h_theta = _richardson(diff(step), diff(step / 2.0))
+    h_theta = (h_theta + h_theta.T) / 2.0
+    g0 = g_theta(theta)
+    return np.asarray((h_theta - np.diag(g0)) / np.outer(p, p), dtype=np.float64)
+
+
+def hessian_from_values(
+    loglik: Callable[[FloatArray], float], params: FloatArray, *, step: float = _FD_STEP
+) -> FloatArray:
+    r"""Hessian of $\ell$ on the natural scale from log-likelihood values only.
+
+    Second differences on the log-parameter scale (the diagonal from three points, the
+    off-diagonal from four corners), at steps $h$ and $h/2$ combined by Richardson
+    extrapolation; the gradient term of the change of scale uses central first
+    differences, also extrapolated. Costs $2(1 + 2k + 2k(k-1))$ evaluations.
+    """
+    p = np.asarray(params, dtype=np.float64)
+    theta = np.log(p)
+    k = p.size
+    f0 = float(loglik(p))
+
+    def f(th: FloatArray) -> float:
+        return float(loglik(np.exp(th)))
+
+    def diff(h: float) -> tuple[FloatArray, FloatArray]:
+        hess = np.empty((k, k))
+        grad = np.empty(k)
+        for i in range(k):
+            up, down = theta.copy(), theta.copy()
+            up[i] += h
+            down[i] -= h
+            fu, fd = f(up), f(down)
+            hess[i, i] = (fu - 2.0 * f0 + fd) / h**2
+            grad[i] = (fu - fd) / (2.0 * h)
+            for j in range(i):
+                c = []
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                    t = theta.copy()
+                    t[i] += si * h
+                    t[j] += sj * h
+                    c.append(f(t))
+                hess[i, j] = hess[j, i] = (c[0] - c[1] - c[2] + c[3]) / (4.0 * h**2)
+        return hess, grad
+
+    h1, g1 = diff(step)
+    h2, g2 = diff(step / 2.0)
+    h_theta = _richardson(h1, h2)
+    g_theta = _richardson(g1, g2)
+    return np.asarray((h_theta - np.diag(g_theta)) / np.outer(p, p), dtype=np.float64)
+
+
+def observed_covariance(
+    params: Mapping[str, float] | FloatArray,
+    *,
+    loglik: Callable[[FloatArray], float] | None = None,
+    gradient: Callable[[FloatArray], FloatArray] | None = None,
+    hessian: FloatArray | None = None,
+) -> FloatArray:
+    r"""Inverse observed information $[-\nabla^2\ell(\hat\theta)]^{-1}$, read-only.
+
+    Give the analytic `hessian` of the total log-likelihood at `params`, or its
+    `gradient` function, or the `loglik` function (parameter vector in ``PARAM_NAMES``
+    order, natural scale). Where $-\nabla^2\ell$ is not positive definite (a flat
+    likelihood, an estimate on a boundary) the matrix is all nan: no standard error is
+    better than a wrong one.
+    """
+    p = np.asarray(list(params.values()) if isinstance(params, Mapping) else params, dtype=float)
+    if hessian is not None:
+        hess = np.asarray(hessian, dtype=np.float64)
+    elif gradient is not None:
+        hess = hessian_from_gradient(gradient, p)
+    elif loglik is not None:
+        hess = hessian_from_values(loglik, p)
+    else:
+        raise TypeError("observed_covariance needs one of hessian=, gradient= or loglik=")
+    info = -(hess + hess.T) / 2.0
+    k = p.size
+    # invert on the log scale, where the entries have one magnitude (better conditioned)
+    info_log = info * np.outer(p, p)
+    try:
+        chol = np.linalg.cholesky(info_log)
+        inv_chol = np.linalg.solve(chol, np.eye(k))
+        cov = (inv_chol.T @ inv_chol) * np.outer(p, p)
+    except np.linalg.LinAlgError:
+        cov = np.full((k, k), np.nan)
+    if not np.all(np.isfinite(cov)):
+        cov = np.full((k, k), np.nan)
+    cov = (cov + cov.T) / 2.0
+    cov.flags.writeable = False
+    return np.asarray(cov)
+
+
+def standard_errors_from(covariance: FloatArray, names: tuple[str, ...]) -> Mapping[str, float]:
+    """The square roots of the diagonal, as the models' `standard_errors` mapping."""
+    se = np.sqrt(np.diag(covariance))
+    return MappingProxyType(dict(zip(names, se.tolist(), strict=True)))
+
+
+def _trigamma(u: Any) -> Any:
+    return sc.polygamma(1, u)
+
+
+def beta_geometric_hessian(
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    w: FloatArray,
+    *,
+    modified: bool,
+) -> FloatArray:
+    r"""Analytic Hessian of the BG/NBD (or, `modified`, MBG/NBD) total log-likelihood.
+
+    Both likelihoods are $\ell = A + \log(e^{c_1} + e^{c_2})$ with
+    $A = \log\Gamma(r + x) - \log\Gamma(r) + r\log\alpha$ and components
+    $c_j = \log B(a + d_j, b + x + e_j) - \log B(a, b) - (r + x)\log(\alpha + \tau_j)$:
+    BG/NBD (FHL 2005, eq. 6) $(d, e, \tau) = (0, 0, T)$ and $(1, -1, t_x)$, the second
+    only for $x > 0$; MBG/NBD (Batislam et al. 2007) $(0, 1, T)$ and $(1, 0, t_x)$. With
+    $\pi$ the weight of $c_1$,
+    $\nabla^2\ell = \nabla^2 A + \pi\nabla^2 c_1 + (1 - \pi)\nabla^2 c_2
+    + \pi(1 - \pi)(\nabla c_1 - \nabla c_2)(\nabla c_1 - \nabla c_2)^\top$,
+    where every second derivative is a trigamma or rational term.
+    """
+    r, alpha, a, bb = (float(q) for q in params)
+    tg, dg = _trigamma, sc.digamma
+    n = x.size
+    second = (x > 0) | modified
+    xm = np.where(second, x, 1.0)  # keeps the masked BG/NBD x = 0 component finite
+
+    def component(
+        d: float, e: float, tau: FloatArray, xx: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        s = a + bb + xx + d + e
+        log_tau = np.log(alpha + tau)
+        value = sc.betaln(a + d, bb + xx + e) - sc.betaln(a, bb) - (r + xx) * log_tau  # up to A
+        grad = np.stack(
+            [
+                -log_tau,
+                -(r + xx) / (alpha + tau),
+                np.broadcast_to(dg(a + d) - dg(a), (n,)) - dg(s) + dg(a + bb),
+                dg(bb + xx + e) - dg(s) - dg(bb) + dg(a + bb),
+            ]
+        )
+        hess = np.zeros((4, 4, n))
+        hess[0, 1] = hess[1, 0] = -1.0 / (alpha + tau)
+        hess[1, 1] = (r + xx) / (alpha + tau) ** 2
+        common = tg(a + bb) - tg(s)
+        hess[2, 2] = tg(a + d) - tg(a) + common
+        hess[2, 3] = hess[3, 2] = common
+        hess[3, 3] = tg(bb + xx + e) - tg(bb) + common
+        return value, grad, hess
+
+    if modified:
+        v1, g1, h1 = component(0.0, 1.0, big_t, x)
+        v2, g2, h2 = component(1.0, 0.0, t_x, x)
+    else:
+        v1, g1, h1 = component(0.0, 0.0, big_t, x)
+        v2, g2, h2 = component(1.0, -1.0, t_x, xm)
+        v2 = np.where(second, v2, -np.inf)
+    mix = np.logaddexp(v1, v2)
+    pi = np.exp(v1 - mix)
+    qi = 1.0 - pi
+    diff = g1 - g2
+    hess_i = pi * h1 + qi * h2 + (pi * qi) * diff[:, None, :] * diff[None, :, :]
+    total = np.einsum("ijn,n->ij", hess_i, w)
+    total[0, 0] += float(np.sum(w * (tg(r + x) - tg(r))))
+    total[0, 1] += float(np.sum(w)) / alpha
+    total[1, 0] += float(np.sum(w)) / alpha
+    total[1, 1] -= float(np.sum(w)) * r / alpha**2
+    return np.asarray(total, dtype=np.float64)
+
+
+def gamma_gamma_hessian(
+    params: FloatArray, x: FloatArray, z: FloatArray, w: FloatArray
+) -> FloatArray:
+    r"""Analytic Hessian of the Gamma-Gamma total log-likelihood (Fader & Hardie 2013).
+
+    $\ell_i = \log\Gamma(px + q) - \log\Gamma(px) - \log\Gamma(q) + q\log\gamma + px\log x
+    + (px - 1)\log\bar z - (px + q)\log(\gamma + x\bar z)$; every second derivative is a
+    trigamma or rational term.
+    """
+    p, q, g = (float(u) for u in params)
+    tg = _trigamma
+    px = p * x
+    den = g + x * z
+    t_pq = tg(px + q)
+    hess = np.empty((3, 3))
+    hess[0, 0] = np.sum(w * x**2 * (t_pq - tg(px)))
+    hess[0, 1] = hess[1, 0] = np.sum(w * x * t_pq)
+    hess[0, 2] = hess[2, 0] = -np.sum(w * x / den)
+    hess[1, 1] = np.sum(w * (t_pq - tg(q)))
+    hess[1, 2] = hess[2, 1] = np.sum(w * (1.0 / g - 1.0 / den))
+    hess[2, 2] = np.sum(w * (-q / g**2 + (px + q) / den**2))
+    return hess
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Parameter uncertainty of a fitted model
+# ---------------------------------------------------------------------------------------
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    """A confidence or prediction level strictly between 0 and 1."""
+    value = v.as_scalar(level, name)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1); got {name}={v.fmt(value)}")
+    return value
+
+
+def check_draws(n_draws: Any, name: str = "n_draws") -> int:
+    """A whole number of draws, at least 1."""
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer):
+        raise TypeError(f"{name} must be an int; got {type(n_draws).__name__} {n_draws!r}")
+    if n_draws < 1:
+        raise ValueError(f"{name} must be >= 1; got {name}={n_draws}")
+    return int(n_draws)
+
+
+def check_seed(seed: Any) -> int | None:
+    """None or an int (numpy's default_rng seed)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int or None; got {type(seed).__name__} {seed!r}")
+    return int(seed)
+
+
+class ParameterUncertainty:
+    """Mixin: `confidence_intervals` and parameter draws, from a stored `covariance`.
+
+    The class must have `params` (a mapping in ``PARAM_NAMES`` order), ``PARAM_NAMES``
+    and a `covariance` field (see the module docstring for the hook).
+    """
+
+    __slots__ = ()
+
+    params: Mapping[str, float]
+    covariance: FloatArray
+    PARAM_NAMES: ClassVar[tuple[str, ...]]
+
+    def _estimates(self) -> FloatArray:
+        return np.array([self.params[k] for k in self.PARAM_NAMES], dtype=np.float64)
+
+    def _log_covariance(self) -> FloatArray:
+        """Covariance of the log parameters (delta method, exact for the Hessian at the MLE)."""
+        p = self._estimates()
+        return np.asarray(self.covariance / np.outer(p, p), dtype=np.float64)
+
+    def _require_covariance(self, what: str) -> FloatArray:
+        cov = self._log_covariance()
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"{what} needs the parameters' covariance, which this model does not have "
+                f"({type(self).__name__} built by from_params, or a singular information "
+                "matrix); fit the model, or pass parameter_uncertainty=False"
+            )
+        return cov
+
+    def _param_draws(self, n_draws: int, rng: np.random.Generator) -> FloatArray:
+        r"""`n_draws` parameter vectors, $\exp(\log\hat\theta + L z)$, $LL^\top$ the log covariance.
+
+        Drawn in one call, so the same seed gives the same draws whatever the data size.
+        """
+        cov = self._require_covariance("drawing parameters")
+        p = self._estimates()
+        # eigen-decomposition: also works for a semi-definite matrix (a flat direction)
+        vals, vecs = np.linalg.eigh(cov)
+        root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+        z = rng.standard_normal((n_draws, p.size))
+        return np.asarray(p * np.exp(z @ root.T), dtype=np.float64)
+
+    def confidence_intervals(self, level: float = 0.95) -> pl.DataFrame:
+        r"""Confidence intervals of the parameters, on the log scale and mapped back.
+
+        $\hat\theta \exp(\pm z_{(1+\ell)/2}\,\mathrm{SE}/\hat\theta)$, the Wald interval of
+        $\log\theta$ (whose standard error is $\mathrm{SE}/\hat\theta$ by the delta
+        method), so both bounds are positive. A *confidence* interval: where the true
+        parameter lies, from the inverse observed information (`covariance`).
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Confidence level, in (0, 1).
+
+        Returns
+        -------
+        polars.DataFrame
+            `parameter`, `estimate`, `standard_error`, `low`, `high`, one row per
+            parameter in ``PARAM_NAMES`` order; nan standard errors and bounds for a model
+            built by `from_params` (it has no covariance).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from loyaltymetrics import datasets, models
+        >>> c = datasets.load_cdnow_summary()
+        >>> m = models.BetaGeoModel.fit(c["frequency"], c["recency"], c["T"])
+        >>> m.confidence_intervals(0.95).select(
+        ...     "parameter", *[pl.col(k).round(3) for k in ("standard_error", "low", "high")]
+        ... ).rows()  # doctest: +NORMALIZE_WHITESPACE
+        [('r', 0.013, 0.219, 0.268), ('alpha', 0.378, 3.731, 5.221),
+         ('a', 0.186, 0.501, 1.255), ('b', 0.705, 1.372, 4.289)]
+        """
+        lv = check_level(level)
+        p = self._estimates()
+        se = np.sqrt(np.diag(self.covariance))
+        zq = float(sc.ndtri((1.0 + lv) / 2.0))
+        spread = np.exp(zq * se / p)
+        return pl.DataFrame(
+            {
+                "parameter": list(self.PARAM_NAMES),
+                "estimate": p,
+                "standard_error": se,
+                "low": p / spread,
+                "high": p * spread,
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Prediction intervals of each customer's purchases
+# ---------------------------------------------------------------------------------------
+
+_DRAW_CHUNK = 16
+"""Parameter draws evaluated together (a draws x customers block; bounds the memory)."""
+_BLOCK = 1 << 16
+"""Customers per block: with `_DRAW_CHUNK` draws a temporary is 8 MiB."""
+_EPS = 1e-12
+"""Slack in comparing a cumulative probability with a quantile level (rounding)."""
+
+# A survival kernel: (parameter draws (D, k), customer data, t, y_max, uniforms or None)
+# -> sum over the draws of P(Y > y | theta_d, history) for y = 0..y_max, shape (y_max+1, n).
+Kernel = Callable[
+    [FloatArray, tuple[FloatArray, FloatArray, FloatArray], FloatArray, int, "FloatArray | None"],
+    FloatArray,
+]
+
+
+def _nbd_survival(
+    shape: FloatArray,
+    ratio: FloatArray,
+    weight: FloatArray,
+    dropout: tuple[FloatArray, FloatArray] | None,
+    y_max: int,
+) -> FloatArray:
+    r"""$\sum_d w_d\,c_y\,P(N > y)$ for $y = 0..y_{max}$, $N \sim \mathrm{NB}$, summed over axis 0.
+
+    $N$ is the gamma-Poisson count with shape `shape` = $r'$ and
+    $P(N = 0) = (1 + \text{ratio})^{-r'}$, ratio = $t/\alpha'$, by the recursion
+    $P(N = j) = P(N = j - 1)\frac{r' + j - 1}{j}\frac{t}{\alpha' + t}$ (no special
+    function). `dropout` = $(a, b')$ multiplies by $c_y = B(a, b' + y)/B(a, b')$ =
+    $E[(1 - p)^y]$, $p \sim \mathrm{Beta}(a, b')$: the chance of not dropping out after
+    the first $y$ purchases (BG/NBD-type dropout).
+    """
+    log_q0 = -shape * np.log1p(ratio)
+    nb = np.exp(log_q0)
+    tail = -np.expm1(log_q0)  # P(N >= 1)
+    z = ratio / (1.0 + ratio)
+    out = np.empty((y_max + 1, shape.shape[-1]))
+    term = weight * tail
+    out[0] = term.sum(axis=0)
+    c = weight
+    for y in range(1, y_max + 1):
+        nb = nb * ((shape + (y - 1)) / y * z)
+        tail = np.maximum(tail - nb, 0.0)
+        if dropout is not None:
+            a, bp = dropout
+            c = c * ((bp + (y - 1)) / (a + bp + (y - 1)))
+        out[y] = (c * tail).sum(axis=0)
+    return out
+
+
+def _bg_kernel(modified: bool) -> Kernel:
+    def kernel(
+        draws: FloatArray,
+        data: tuple[FloatArray, FloatArray, FloatArray],
+        t: FloatArray,
+        y_max: int,
+        uniforms: FloatArray | None,
+    ) -> FloatArray:
+        x, t_x, big_t = data
+        r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
+        rx = r + x
+        log_odds = rx * (np.log(alpha + big_t) - np.log(alpha + t_x)) + np.log(a)
+        if modified:
+            palive = sc.expit(-(log_odds - np.log(bb + x)))
+            bp = bb + x + 1.0
+        else:
+            xm = np.where(x > 0, x, 1.0)
+            palive = np.where(x > 0, sc.expit(-(log_odds - np.log(bb + xm - 1.0))), 1.0)
+            bp = bb + x
+        return _nbd_survival(rx, t / (alpha + big_t), palive, (a, bp), y_max)
+
+    return kernel
+
+
+def _pareto_kernel(model_cls: Any) -> Kernel:
+    def kernel(
+        draws: FloatArray,
+        data: tuple[FloatArray, FloatArray, FloatArray],
+        t: FloatArray,
+        y_max: int,
+        uniforms: FloatArray | None,
+    ) -> FloatArray:
+        assert uniforms is not None
+        x, t_x, big_t = data
+        out = np.zeros((y_max + 1, x.size))
+        for d in range(draws.shape[0]):
+            r, alpha, s, beta = draws[d]
+            model = model_cls.from_params(r=r, alpha=alpha, s=s, beta=beta)
+            palive = model._p_alive(x, t_x, big_t)
+            # residual lifetime of an alive customer: Lomax, P(tau > u) = (1 + u/(beta+T))^-s
+            life = (beta + big_t) * np.expm1(-np.log(uniforms[d]) / s)
+            exposure = np.minimum(life, t)
+            out += _nbd_survival(
+                (r + x)[None, :], (exposure / (alpha + big_t))[None, :], palive[None, :], None, y_max
+            )
+        return out
+
+    return kernel
+
+
+def _bgbb_survival_one(
+    params: FloatArray, x: FloatArray, t_x: FloatArray, n: FloatArray, t: int, loglik: Any
+) -> FloatArray:
+    r"""BG/BB: $P(Y > y)$, $y = 0..t$, for one parameter vector (exact).
+
+    Alive at opportunity $n$ with probability
+    $\frac{B(\alpha + x, \beta + n - x)}{B(\alpha, \beta)}\frac{B(\gamma, \delta + n)}
+    {B(\gamma, \delta)} / L$ (the first term of the likelihood, FHS 2010 eq. 5); then
+    $\theta \sim \mathrm{Beta}(\gamma, \delta + n)$ and
+    $p \sim \mathrm{Beta}(\alpha + x, \beta + n - x)$. The number $L'$ of future
+    opportunities alive has $P(L' \ge l) = B(\gamma, \delta + n + l)/B(\gamma, \delta + n)$,
+    and given $L' = l$ the count is beta-binomial$(l, \alpha + x, \beta + n - x)$.
+    """
+    al, be, ga, de = (float(q) for q in params)
+    ll, _ = loglik(np.asarray(params), x, t_x, n)
+    log_alive = (
+        sc.betaln(al + x, be + n - x)
+        - sc.betaln(al, be)
+        + sc.betaln(ga, de + n)
+        - sc.betaln(ga, de)
+    )
+    alive = np.exp(log_alive - ll)
+    big_a, big_b = al + x, be + n - x
+    surv_l = [np.ones_like(x)]
+    for l_ in range(1, t + 1):
+        surv_l.append(surv_l[-1] * (de + n + l_ - 1) / (ga + de + n + l_ - 1))
+    surv_l.append(np.zeros_like(x))
+    pmf = np.zeros((t + 1, x.size))
+    for l_ in range(t + 1):
+        p_l = surv_l[l_] - surv_l[l_ + 1]
+        ys = np.arange(l_ + 1)[:, None]
+        log_bb = (
+            sc.gammaln(l_ + 1)
+            - sc.gammaln(ys + 1)
+            - sc.gammaln(l_ - ys + 1)
+            + sc.betaln(big_a + ys, big_b + l_ - ys)
+            - sc.betaln(big_a, big_b)
+        )
+        pmf[: l_ + 1] += p_l * np.exp(log_bb)
+    cdf = np.cumsum(pmf, axis=0)
+    return np.asarray(alive * np.clip(1.0 - cdf, 0.0, None), dtype=np.float64)
+
+
+def _bgbb_kernel(
+    draws: FloatArray,
+    data: tuple[FloatArray, FloatArray, FloatArray],
+    t: FloatArray,
+    y_max: int,
+    uniforms: FloatArray | None,
+) -> FloatArray:
+    from ._bg_bb import _loglik
+
+    x, t_x, n = data
+    steps = int(t.flat[0])
+    out = np.zeros((y_max + 1, x.size))
+    for d in range(draws.shape[0]):
+        surv = _bgbb_survival_one(draws[d], x, t_x, n, steps, _loglik)
+        out[: min(y_max, steps) + 1] += surv[: y_max + 1]
+    return out
+
+
+def _quantile_index(cdf: FloatArray, q: float) -> FloatArray:
+    """Smallest y with cdf[y] >= q (per column); cdf.shape[0] if none."""
+    below = cdf < q - _EPS
+    return np.asarray(below.sum(axis=0), dtype=np.float64) if below.size else np.zeros(0)
+
+
+def _mixture_bounds(
+    kernel: Kernel,
+    draws: FloatArray,
+    data: tuple[FloatArray, FloatArray, FloatArray],
+    t: FloatArray,
+    quantiles: tuple[float, float],
+    y_start: FloatArray,
+    y_cap: int | None,
+    seed_seq: np.random.SeedSequence | None,
+) -> tuple[FloatArray, FloatArray]:
+    r"""Lower and upper quantiles of each customer's mixture $\frac1D\sum_d P(Y \le y\mid\theta_d)$.
+
+    Customers are grouped by a window $y_{max}$ (`y_start`, rounded up to a power of 2)
+    and cut into blocks of `_BLOCK`; the draws are streamed in chunks of `_DRAW_CHUNK`
+    (outer loop) and each block keeps only its running sums at $y = 0..y_{max}$. The
+    uniforms of a Monte Carlo kernel are one row of `n` per draw, generated in draw order,
+    so they do not depend on the grouping. Customers whose upper quantile lies beyond
+    their window are redone with a window twice as long (same draws, same uniforms).
+    """
+    n = data[0].size
+    n_draws = draws.shape[0]
+    low = np.full(n, np.nan)
+    high = np.full(n, np.nan)
+    window = np.maximum(1, 2 ** np.ceil(np.log2(np.maximum(y_start, 1.0)))).astype(np.int64)
+    if y_cap is not None:
+        window = np.minimum(window, max(y_cap, 1))
+    todo = np.arange(n)
+    while todo.size:
+        groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]] = []
+        for w_ in np.unique(window[todo]):
+            idx = todo[window[todo] == w_]
+            for start in range(0, idx.size, _BLOCK):
+                groups.append((idx[start : start + _BLOCK], int(w_)))
+        parts = [tuple(arr[sub] for arr in data) for sub, _ in groups]
+        horizons = [t[sub] if t.size > 1 else t for sub, _ in groups]
+        totals = [np.zeros((w_ + 1, sub.size)) for sub, w_ in groups]
+        rng = None if seed_seq is None else np.random.default_rng(seed_seq)
+        for c0 in range(0, n_draws, _DRAW_CHUNK):
+            chunk = draws[c0 : c0 + _DRAW_CHUNK]
+            full = None if rng is None else rng.random((chunk.shape[0], n))
+            for (sub, w_), part, hz, total in zip(groups, parts, horizons, totals, strict=True):
+                uni = None if full is None else full[:, sub]
+                total += kernel(chunk, part, hz, w_, uni)
+        redo = []
+        for (sub, w_), total in zip(groups, totals, strict=True):
+            cdf = 1.0 - total / n_draws
+            low[sub] = _quantile_index(cdf, quantiles[0])
+            high[sub] = _quantile_index(cdf, quantiles[1])
+            beyond = high[sub] > w_
+            if beyond.any() and (y_cap is None or w_ < y_cap):
+                redo.append(sub[beyond])
+        todo = np.concatenate(redo) if redo else np.zeros(0, dtype=np.int64)
+        if todo.size:
+            window[todo] *= 2
+            if y_cap is not None:
+                window[todo] = np.minimum(window[todo], y_cap)
+    return low, high
+
+
+def _nbd_quantile(shape: FloatArray, ratio: FloatArray, q: float) -> FloatArray:
+    """Smallest y with P(N <= y) >= q for the gamma-Poisson N (a bound on the window)."""
+    log_q0 = -shape * np.log1p(ratio)
+    nb = np.exp(log_q0)
+    cdf = nb.copy()
+    z = ratio / (1.0 + ratio)
+    out = np.zeros(shape.size)
+    active = np.flatnonzero(cdf < q)
+    y = 0
+    while active.size:
+        y += 1
+        nb[active] = nb[active] * (shape[active] + (y - 1)) / y * z[active]
+        cdf[active] += nb[active]
+        out[active] = y
+        active = active[cdf[active] < q]
+        if y > 1_000_000:  # pragma: no cover - a count beyond any real purchase history
+            break
+    return out
+
+
+class _Prediction(ParameterUncertainty):
+    """Shared `predict` / `predict_total` of the transaction models (see the subclasses)."""
+
+    __slots__ = ()
+
+    _KERNEL_NAME: ClassVar[str] = ""
+
+    def _validate(self, t: Any, frequency: Any, recency: Any, T: Any) -> tuple[Any, ...]:
+        x, t_x, big_t = b.check_rfm(frequency, recency, T)
+        tt = np.atleast_1d(np.asarray(v.as_real(t, "t"), dtype=np.float64))
+        v.check_nonnegative(tt, "t")
+        if tt.ndim != 1 or tt.size not in (1, x.size):
+            raise ValueError(
+                f"t must be one number or one per customer; got {tt.size} values for "
+                f"{x.size} customers"
+            )
+        return x, t_x, big_t, tt
+
+    def _kernel(self) -> Kernel:
+        raise NotImplementedError
+
+    def _y_cap(self, tt: FloatArray) -> int | None:
+        return None
+
+    def _uses_uniforms(self) -> bool:
+        return False
+
+    def _p_alive_interval(
+        self, x: FloatArray, t_x: FloatArray, big_t: FloatArray, level: float
+    ) -> tuple[FloatArray, FloatArray]:
+        r"""Delta-method interval of logit P(alive) from the log-parameter covariance."""
+        cov = self._require_covariance("the P(alive) interval")
+        p = self._estimates()
+        k = p.size
+        h = 1e-4
+        grads = np.empty((k, x.size))
+        cls: Any = type(self)
+        for j in range(k):
+            sides = []
+            for sign in (1.0, -1.0):
+                q = p.copy()
+                q[j] *= math.exp(sign * h)
+                m = cls.from_params(**dict(zip(self.PARAM_NAMES, q.tolist(), strict=True)))
+                sides.append(sc.logit(np.clip(m.p_alive(x, t_x, big_t), 1e-300, 1 - 1e-16)))
+            grads[j] = (sides[0] - sides[1]) / (2.0 * h)
+        se = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", grads, cov, grads), 0.0))
+        zq = float(sc.ndtri((1.0 + level) / 2.0))
+        alive = np.asarray(self.p_alive(x, t_x, big_t), dtype=np.float64)  # type: ignore[attr-defined]
+        centre = sc.logit(alive)
+        sure = (alive == 0.0) | (alive == 1.0)  # no uncertainty at a certain 0 or 1
+        with np.errstate(invalid="ignore"):
+            low = np.where(sure, alive, sc.expit(centre - zq * se))
+            high = np.where(sure, alive, sc.expit(centre + zq * se))
+        return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+    def predict(
+        self,
+        t: Any,
+        frequency: Any,
+        recency: Any,
+        T: Any,
+        *,
+        level: float = 0.95,
+        n_draws: int = 1000,
+        seed: int | None = None,
+        parameter_uncertainty: bool = True,
+    ) -> pl.DataFrame:
+        r"""Expected purchases in $(T, T + t]$ with a *prediction* interval, and P(alive).
+
+        The prediction interval is for the number of purchases $Y$ a customer will make
+        in the next `t` (what will happen), from that customer's conditional distribution
+        of $Y$ given their history (see the class's notes for the model's form). With
+        `parameter_uncertainty`, `n_draws` parameter vectors are drawn from the asymptotic
+        normal of the log parameters (`covariance`) and the conditional distributions are
+        averaged over them: the interval then carries both the process and the estimation
+        uncertainty.
+
+        **Quantile rule.** With $F$ the (mixture) CDF of $Y$ and $q = (1 - \ell)/2$,
+        ``purchases_low`` $= \min\{y : F(y) \ge q\}$ and ``purchases_high``
+        $= \min\{y : F(y) \ge 1 - q\}$. Each tail outside $[\text{low}, \text{high}]$ then
+        holds at most $q$, so the interval covers $Y$ with probability at least $\ell$;
+        a count is discrete, so the coverage is usually above $\ell$ (conservative).
+
+        `p_alive_low`, `p_alive_high` are a *confidence* interval of P(alive) from the
+        parameter uncertainty: $\mathrm{logit}\,\hat P \pm z\,\mathrm{SE}$ with the
+        delta-method standard error (central differences on the log-parameter scale),
+        mapped back into (0, 1); it is ``[p_alive, p_alive]`` when
+        `parameter_uncertainty` is False.
+
+        Memory stays flat in `n_draws` (the draws are streamed); the result depends only
+        on `seed`, not on the number of customers processed together.
+
+        Parameters
+        ----------
+        t : float or array-like
+            Length of the future period, ≥ 0, in the model's time unit (opportunities for
+            BG/BB, whole); one value or one per customer.
+        frequency, recency, T : array-like
+            The customers' history, as in `fit`.
+        level : float, default=0.95
+            Prediction level of the purchases interval and confidence level of the
+            P(alive) interval, in (0, 1).
+        n_draws : int, default=1000
+            Parameter draws (and, for Pareto/NBD, draws of the residual lifetime).
+        seed : int, optional
+            Seed of the random draws; the same seed gives the same table.
+        parameter_uncertainty : bool, default=True
+            Draw the parameters; False uses the point estimates only (process
+            uncertainty alone; needed for a model built by `from_params`).
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per customer, in input order: `expected_purchases` (the point value
+            of `expected_purchases`), `purchases_low`, `purchases_high` (whole numbers,
+            Float64), `p_alive` (the point value of `p_alive`), `p_alive_low`,
+            `p_alive_high`.
+
+        Raises
+        ------
+        ValueError
+            For invalid inputs, or `parameter_uncertainty` on a model without covariance.
+        """
+        x, t_x, big_t, tt = self._validate(t, frequency, recency, T)
+        lv = check_level(level)
+        draws_n = check_draws(n_draws)
+        sd = check_seed(seed)
+        v.check_bool(parameter_uncertainty, "parameter_uncertainty")
+        param_seq, uni_seq = np.random.SeedSequence(sd).spawn(2)
+        if parameter_uncertainty:
+            draws = self._param_draws(draws_n, np.random.default_rng(param_seq))
+        else:
+            draws = np.tile(self._estimates(), (draws_n, 1))
+            if not self._uses_uniforms():
+                draws = draws[:1]  # every draw is the same: one pass is exact
+        expected = self.expected_purchases(tt if tt.size > 1 else tt[0], x, t_x, big_t)  # type: ignore[attr-defined]
+        alive = self.p_alive(x, t_x, big_t)  # type: ignore[attr-defined]
+        q = (1.0 - lv) / 2.0
+        y_cap = self._y_cap(tt)
+        start = self._window_start(x, big_t, tt, 1.0 - q / 4.0)
+        low, high = _mixture_bounds(
+            self._kernel(),
+            draws,
+            (x, t_x, big_t),
+            tt,
+            (q, 1.0 - q),
+            start,
+            y_cap,
+            uni_seq if self._uses_uniforms() else None,
+        )
+        if parameter_uncertainty:
+            a_low, a_high = self._p_alive_interval(x, t_x, big_t, lv)
+        else:
+            a_low, a_high = alive.copy(), alive.copy()
+        return pl.DataFrame(
+            {
+                "expected_purchases": np.asarray(expected, dtype=np.float64),
+                "purchases_low": low,
+                "purchases_high": high,
+                "p_alive": np.asarray(alive, dtype=np.float64),
+                "p_alive_low": a_low,
+                "p_alive_high": a_high,
+            }
+        )
+
+    def _window_start(
+        self, x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
+    ) -> FloatArray:
+        """A first window: the count without dropout is NBD(r + x, alpha + T) over t."""
+        r = self.params["r"]
+        alpha = self.params["alpha"]
+        ratio = np.broadcast_to(tt / (alpha + big_t), x.shape)
+        return _nbd_quantile(r + x, np.ascontiguousarray(ratio), q) + 1.0
+
+    def _simulate_counts(
+        self,
+        theta: FloatArray,
+        x: FloatArray,
+        t_x: FloatArray,
+        big_t: FloatArray,
+        tt: FloatArray,
+        rng: np.random.Generator,
+    ) -> FloatArray:
+        """One count per customer from the conditional distribution (inverse CDF)."""
+        n = x.size
+        u = rng.random(n)
+        life = rng.random(n) if self._uses_uniforms() else None
+        kernel = self._kernel()
+        counts = np.zeros(n)
+        active = np.arange(n)
+        y_max = 8
+        while active.size:
+            part = (x[active], t_x[active], big_t[active])
+            t_sub = tt[active] if tt.size > 1 else tt
+            uni = None if life is None else life[active][None, :]
+            surv = kernel(theta[None, :], part, t_sub, y_max, uni)
+            cdf = 1.0 - surv
+            below = cdf < u[active]
+            found = ~below[-1]
+            counts[active] = below.sum(axis=0)
+            if (cap := self._y_cap(tt)) is not None and y_max >= cap:
+                break
+            active = active[~found]
+            y_max *= 4
+        return counts
+
+    def predict_total(
+        self,
+        t: Any,
+        frequency: Any,
+        recency: Any,
+        T: Any,
+        *,
+        level: float = 0.95,
+        n_draws: int = 1000,
+        seed: int | None = None,
+        parameter_uncertainty: bool = True,
+        process_uncertainty: bool = True,
+    ) -> Interval:
+        r"""Interval of all customers' total purchases in $(T, T + t]$.
+
+        A *prediction* interval by default: each of `n_draws` replicates draws one
+        parameter vector from the asymptotic normal of the log parameters (if
+        `parameter_uncertainty`) and then one count per customer from the customer's
+        conditional distribution given that vector (inverse CDF); the interval is the
+        equal-tailed quantiles of the replicated totals (the rule of `predict`, so each
+        tail holds at most $(1 - \ell)/2$ of the replicates). With
+        ``process_uncertainty=False`` it is instead the *confidence* interval of the
+        expected total $\sum_i E[Y_i \mid \theta_d]$ over the parameter draws, the
+        interval a planner gets from standard errors alone, which is far narrower.
+
+        The `estimate` is the sum of the point values of `expected_purchases`.
+
+        Parameters
+        ----------
+        t, frequency, recency, T, level, n_draws, seed, parameter_uncertainty
+            As in `predict`.
+        process_uncertainty : bool, default=True
+            Draw the customers' counts (a prediction interval); False gives the
+            confidence interval of the expected total (requires
+            `parameter_uncertainty`).
+
+        Returns
+        -------
+        stats.Interval
+            `estimate`, `low`, `high`, `confidence` (= `level`), `method`, `n` (the number
+            of customers).
+
+        Raises
+        ------
+        ValueError
+            For invalid inputs, both uncertainties switched off, or
+            `parameter_uncertainty` on a model without covariance.
+        """
+        from loyaltymetrics.stats import Interval
+
+        x, t_x, big_t, tt = self._validate(t, frequency, recency, T)
+        lv = check_level(level)
+        draws_n = check_draws(n_draws)
+        sd = check_seed(seed)
+        v.check_bool(parameter_uncertainty, "parameter_uncertainty")
+        v.check_bool(process_uncertainty, "process_uncertainty")
+        if not (parameter_uncertainty or process_uncertainty):
+            raise ValueError(
+                "predict_total needs parameter_uncertainty or process_uncertainty; got both "
+                "False (the interval would be a point)"
+            )
+        horizon = tt if tt.size > 1 else tt[0]
+        estimate = float(np.sum(self.expected_purchases(horizon, x, t_x, big_t)))  # type: ignore[attr-defined]
+        seq = np.random.SeedSequence(sd)
+        param_seq, count_seq = seq.spawn(2)
+        if parameter_uncertainty:
+            draws = self._param_draws(draws_n, np.random.default_rng(param_seq))
+        else:
+            draws = np.tile(self._estimates(), (draws_n, 1))
+        totals = np.empty(draws_n)
+        cls: Any = type(self)
+        rng = np.random.default_rng(count_seq)
+        for d in range(draws_n):
+            if process_uncertainty:
+                totals[d] = self._simulate_counts(draws[d], x, t_x, big_t, tt, rng).sum()
+            else:
+                named = dict(zip(self.PARAM_NAMES, draws[d].tolist(), strict=True))
+                model = cls.from_params(**named)
+                totals[d] = float(np.sum(model.expected_purchases(horizon, x, t_x, big_t)))
+        q = (1.0 - lv) / 2.0
+        ordered = np.sort(totals)
+        # the rule of `predict` on the empirical CDF: smallest value with F >= q
+        lo = ordered[max(math.ceil(q * draws_n - _EPS) - 1, 0)]
+        hi = ordered[min(max(math.ceil((1.0 - q) * draws_n - _EPS) - 1, 0), draws_n - 1)]
+        if process_uncertainty:
+            method = (
+                "prediction: parameter and process draws"
+                if parameter_uncertainty
+                else ("prediction: process draws at the estimates")
+            )
+        else:
+            method = "confidence: parameter draws of the expected total"
+        return Interval(
+            estimate=estimate,
+            low=float(lo),
+            high=float(hi),
+            confidence=lv,
+            method=method,
+            n=float(x.size),
+        )
+
+
+class BetaGeoPrediction(_Prediction):
+    r"""Mixin: BG/NBD prediction intervals.
+
+    Given $(\lambda, p)$ and alive at $T$, the next $t$ bring Poisson purchases with a
+    dropout chance $p$ after each, so $P(Y \ge k) = (1 - p)^{k-1}P(N(t) \ge k)$.
+    The posterior of an alive customer is $\lambda \sim \Gamma(r + x, \alpha + T)$,
+    $p \sim \mathrm{Beta}(a, b + x)$ (independent), so the conditional survival function is
+
+    $$P(Y \ge k \mid x, t_x, T) = P(\text{alive})\,\frac{B(a, b + x + k - 1)}{B(a, b + x)}
+      \,P(\mathrm{NB}(r + x, \tfrac{t}{\alpha + T + t}) \ge k),\quad k \ge 1,$$
+
+    FHL (2005) eq. 8 with the updated parameters (the conditional PMF of Fader, Hardie &
+    Lee's BG/NBD notes), evaluated by recursions without special functions.
+    """
+
+    __slots__ = ()
+
+    def _kernel(self) -> Kernel:
+        return _bg_kernel(False)
+
+
+class ModifiedBetaGeoPrediction(_Prediction):
+    r"""Mixin: MBG/NBD prediction intervals.
+
+    As BG/NBD with $p \sim \mathrm{Beta}(a, b + x + 1)$ for an alive customer (they
+    survived $x + 1$ dropout opportunities) and MBG/NBD's P(alive).
+    """
+
+    __slots__ = ()
+
+    def _kernel(self) -> Kernel:
+        return _bg_kernel(True)
+
+
+class ParetoPrediction(_Prediction):
+    r"""Mixin: Pareto/NBD prediction intervals.
+
+    An alive customer's posterior is $\lambda \sim \Gamma(r + x, \alpha + T)$ and
+    $\mu \sim \Gamma(s, \beta + T)$, so the residual lifetime $\tau$ is Lomax,
+    $P(\tau > u) = (1 + u/(\beta + T))^{-s}$. Given $\tau$ the count is
+    $\mathrm{NB}(r + x)$ over $\min(\tau, t)$ (the rate integrated out exactly). The
+    closed-form conditional PMF (Fader & Hardie 2014, note 028) needs Gauss
+    hypergeometric functions per count; instead each draw also draws $\tau$ by inversion,
+    so with `parameter_uncertainty=False` the `n_draws` are lifetime draws at the
+    estimates.
+    """
+
+    __slots__ = ()
+
+    def _kernel(self) -> Kernel:
+        return _pareto_kernel(type(self))
+
+    def _uses_uniforms(self) -> bool:
+        return True
+
+
+class BetaGeoBetaBinomPrediction(_Prediction):
+    r"""Mixin: BG/BB prediction intervals over the next `t` opportunities (exact PMF).
+
+    `t` is a whole number of opportunities (one value for all customers), and the
+    count is at most `t`.
+    """
+
+    __slots__ = ()
+
+    def _validate(self, t: Any, frequency: Any, recency: Any, T: Any) -> tuple[Any, ...]:
+        from ._bg_bb import check_discrete
+
+        x, t_x, n = check_discrete(frequency, recency, T)
+        tt = np.atleast_1d(np.asarray(v.as_real(t, "t"), dtype=np.float64))
+        b.check_counts(tt, "t")
+        if tt.size != 1:
+            raise ValueError(f"t must be one whole number of opportunities; got {tt.size} values")
+        return x, t_x, n, tt
+
+    def _kernel(self) -> Kernel:
+        return _bgbb_kernel
+
+    def _y_cap(self, tt: FloatArray) -> int | None:
+        return int(tt[0])
+
+    def _window_start(
+        self, x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
+    ) -> FloatArray:
+        return np.full(x.size, max(float(tt[0]), 1.0))
