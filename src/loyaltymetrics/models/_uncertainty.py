@@ -583,8 +583,9 @@ def _bgbb_survival_one(
             - sc.betaln(big_a, big_b)
         )
         pmf[: l_ + 1] += p_l * np.exp(log_bb)
-    cdf = np.cumsum(pmf, axis=0)
-    return np.asarray(alive * np.clip(1.0 - cdf, 0.0, None), dtype=np.float64)
+    surv = alive * np.clip(1.0 - np.cumsum(pmf, axis=0), 0.0, None)
+    surv[t] = 0.0  # at most t transactions in t opportunities (exactly, not 1 - sum)
+    return np.asarray(surv, dtype=np.float64)
 
 
 def _bgbb_kernel(
