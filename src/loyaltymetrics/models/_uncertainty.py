@@ -47,7 +47,9 @@ Design notes (measured or rejected alternatives)
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -441,10 +443,13 @@ class ParameterUncertainty:
 # 3. Prediction intervals of each customer's purchases
 # ---------------------------------------------------------------------------------------
 
-_DRAW_CHUNK = 16
+_DRAW_CHUNK = 8
 """Parameter draws evaluated together (a draws x customers block; bounds the memory)."""
-_BLOCK = 1 << 16
-"""Customers per block: with `_DRAW_CHUNK` draws a temporary is 8 MiB."""
+_BLOCK = 8192
+"""Customers per block: with `_DRAW_CHUNK` draws a temporary is 512 KiB and stays in the
+cache (measured on 200,000 customers: 2.3x faster than 65,536-customer blocks)."""
+_THREADS = 8
+"""Upper bound on the worker threads of `_mixture_bounds` (one per core)."""
 _EPS = 1e-12
 """Slack in comparing a cumulative probability with a quantile level (rounding)."""
 
@@ -470,23 +475,39 @@ def _nbd_survival(
     $P(N = j) = P(N = j - 1)\frac{r' + j - 1}{j}\frac{t}{\alpha' + t}$ (no special
     function). `dropout` = $(a, b')$ multiplies by $c_y = B(a, b' + y)/B(a, b')$ =
     $E[(1 - p)^y]$, $p \sim \mathrm{Beta}(a, b')$: the chance of not dropping out after
-    the first $y$ purchases (BG/NBD-type dropout).
+    the first $y$ purchases (BG/NBD-type dropout). All arrays are (draws, customers);
+    the loop works in place (measured: 2x faster than fresh temporaries).
     """
-    log_q0 = -shape * np.log1p(ratio)
+    shape, ratio, weight = np.broadcast_arrays(shape, ratio, weight)
+    log_q0 = np.log1p(ratio)
+    log_q0 *= -shape
     nb = np.exp(log_q0)
-    tail = -np.expm1(log_q0)  # P(N >= 1)
+    tail = 1.0 - nb  # P(N >= 1); absolute error 1e-16 is all a quantile needs
     z = ratio / (1.0 + ratio)
     out = np.empty((y_max + 1, shape.shape[-1]))
-    term = weight * tail
-    out[0] = term.sum(axis=0)
-    c = weight
+    out[0] = np.einsum("ij,ij->j", weight, tail)
+    if y_max == 0:
+        return out
+    grow = shape.copy()  # r' + y - 1
+    pc = weight.copy()
+    if dropout is not None:
+        a, bp = dropout
+        num = np.array(np.broadcast_to(bp, shape.shape), dtype=np.float64)  # b' + y - 1
+        den = num + a
+        step = np.empty_like(num)
     for y in range(1, y_max + 1):
-        nb = nb * ((shape + (y - 1)) / y * z)
-        tail = np.maximum(tail - nb, 0.0)
+        nb *= grow
+        nb *= z
+        if y > 1:
+            nb *= 1.0 / y
+        grow += 1.0
+        tail -= nb
         if dropout is not None:
-            a, bp = dropout
-            c = c * ((bp + (y - 1)) / (a + bp + (y - 1)))
-        out[y] = (c * tail).sum(axis=0)
+            np.divide(num, den, out=step)
+            pc *= step
+            num += 1.0
+            den += 1.0
+        out[y] = np.einsum("ij,ij->j", pc, tail)
     return out
 
 
@@ -501,15 +522,24 @@ def _bg_kernel(modified: bool) -> Kernel:
         x, t_x, big_t = data
         r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
         rx = r + x
-        log_odds = rx * (np.log(alpha + big_t) - np.log(alpha + t_x)) + np.log(a)
+        at = alpha + big_t
+        # P(alive) = 1 / (1 + a/(b') ((alpha + T)/(alpha + t_x))^(r + x)), b' = b + x - 1
+        # (BG/NBD, x > 0) or b + x (MBG/NBD): one log and one exp per pair (overflow to
+        # inf gives P(alive) = 0, the right limit)
+        odds = np.divide(at, alpha + t_x)
+        np.log(odds, out=odds)
+        odds *= rx
+        with np.errstate(over="ignore"):
+            np.exp(odds, out=odds)
         if modified:
-            palive = sc.expit(-(log_odds - np.log(bb + x)))
+            odds *= a / (bb + x)
+            palive = 1.0 / (1.0 + odds)
             bp = bb + x + 1.0
         else:
-            xm = np.where(x > 0, x, 1.0)
-            palive = np.where(x > 0, sc.expit(-(log_odds - np.log(bb + xm - 1.0))), 1.0)
+            odds *= a / (bb + np.where(x > 0, x - 1.0, 1.0))
+            palive = np.where(x > 0, 1.0 / (1.0 + odds), 1.0)
             bp = bb + x
-        return _nbd_survival(rx, t / (alpha + big_t), palive, (a, bp), y_max)
+        return _nbd_survival(rx, t / at, palive, (a, bp), y_max)
 
     return kernel
 
@@ -624,8 +654,7 @@ def _mixture_bounds(
 ) -> tuple[FloatArray, FloatArray]:
     r"""Lower and upper quantiles of each customer's mixture $\frac1D\sum_d P(Y \le y\mid\theta_d)$.
 
-    Customers are grouped by a window $y_{max}$ (`y_start`, rounded up to a power of 2)
-    and cut into blocks of `_BLOCK`; the draws are streamed in chunks of `_DRAW_CHUNK`
+    Customers are grouped by a window $y_{max}$ (`y_start`, rounded up) and cut into blocks of `_BLOCK`; the draws are streamed in chunks of `_DRAW_CHUNK`
     (outer loop) and each block keeps only its running sums at $y = 0..y_{max}$. The
     uniforms of a Monte Carlo kernel are one row of `n` per draw, generated in draw order,
     so they do not depend on the grouping. Customers whose upper quantile lies beyond
@@ -635,7 +664,7 @@ def _mixture_bounds(
     n_draws = draws.shape[0]
     low = np.full(n, np.nan)
     high = np.full(n, np.nan)
-    window = np.maximum(1, 2 ** np.ceil(np.log2(np.maximum(y_start, 1.0)))).astype(np.int64)
+    window = np.maximum(1, np.ceil(y_start)).astype(np.int64)
     if y_cap is not None:
         window = np.minimum(window, max(y_cap, 1))
     todo = np.arange(n)
@@ -649,12 +678,20 @@ def _mixture_bounds(
         horizons = [t[sub] if t.size > 1 else t for sub, _ in groups]
         totals = [np.zeros((w_ + 1, sub.size)) for sub, w_ in groups]
         rng = None if seed_seq is None else np.random.default_rng(seed_seq)
-        for c0 in range(0, n_draws, _DRAW_CHUNK):
-            chunk = draws[c0 : c0 + _DRAW_CHUNK]
-            full = None if rng is None else rng.random((chunk.shape[0], n))
-            for (sub, w_), part, hz, total in zip(groups, parts, horizons, totals, strict=True):
-                uni = None if full is None else full[:, sub]
-                total += kernel(chunk, part, hz, w_, uni)
+        workers = min(os.cpu_count() or 1, _THREADS) if len(groups) > 1 else 1
+        with ThreadPoolExecutor(workers) as pool:
+            for c0 in range(0, n_draws, _DRAW_CHUNK):
+                chunk = draws[c0 : c0 + _DRAW_CHUNK]
+                full = None if rng is None else rng.random((chunk.shape[0], n))
+
+                def run(g: int, chunk: FloatArray = chunk, full: Any = full) -> None:
+                    sub, w_ = groups[g]
+                    uni = None if full is None else full[:, sub]
+                    totals[g] += kernel(chunk, parts[g], horizons[g], w_, uni)
+
+                # each block has its own accumulator: no two threads write one array;
+                # numpy's ufuncs release the GIL, so blocks run on every core
+                list(pool.map(run, range(len(groups))))
         redo = []
         for (sub, w_), total in zip(groups, totals, strict=True):
             cdf = 1.0 - total / n_draws
@@ -839,7 +876,7 @@ class _Prediction(ParameterUncertainty):
         alive = self.p_alive(x, t_x, big_t)  # type: ignore[attr-defined]
         q = (1.0 - lv) / 2.0
         y_cap = self._y_cap(tt)
-        start = self._window_start(x, big_t, tt, 1.0 - q / 4.0)
+        start = self._window_start(x, t_x, big_t, tt, 1.0 - q / 2.0)
         low, high = _mixture_bounds(
             self._kernel(),
             draws,
@@ -866,13 +903,33 @@ class _Prediction(ParameterUncertainty):
         )
 
     def _window_start(
-        self, x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
+        self, x: FloatArray, t_x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
     ) -> FloatArray:
-        """A first window: the count without dropout is NBD(r + x, alpha + T) over t."""
-        r = self.params["r"]
-        alpha = self.params["alpha"]
-        ratio = np.broadcast_to(tt / (alpha + big_t), x.shape)
-        return _nbd_quantile(r + x, np.ascontiguousarray(ratio), q) + 1.0
+        """A first window: 1 + the level-`q` quantile at the point estimates.
+
+        Closed-form kernels use the conditional distribution itself (widened later where
+        the parameter draws need more); the Monte Carlo one the count without dropout,
+        NBD(r + x, alpha + T) over t, which bounds it.
+        """
+        if self._uses_uniforms():
+            ratio = np.broadcast_to(tt / (self.params["alpha"] + big_t), x.shape)
+            return _nbd_quantile(self.params["r"] + x, np.ascontiguousarray(ratio), q) + 1.0
+        theta = self._estimates()[None, :]
+        kernel = self._kernel()
+        out = np.zeros(x.size)
+        active = np.arange(x.size)
+        y_max = 4
+        cap = self._y_cap(tt)
+        while active.size:
+            t_sub = tt[active] if tt.size > 1 else tt
+            surv = kernel(theta, (x[active], t_x[active], big_t[active]), t_sub, y_max, None)
+            below = (1.0 - surv) < q
+            out[active] = below.sum(axis=0)
+            if cap is not None and y_max >= cap:
+                break
+            active = active[below[-1]]
+            y_max *= 4
+        return out + 1.0
 
     def _simulate_counts(
         self,
@@ -1099,7 +1156,7 @@ class BetaGeoBetaBinomPrediction(_Prediction):
         return int(tt[0])
 
     def _window_start(
-        self, x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
+        self, x: FloatArray, t_x: FloatArray, big_t: FloatArray, tt: FloatArray, q: float
     ) -> FloatArray:
         return np.full(x.size, max(float(tt[0]), 1.0))
 
