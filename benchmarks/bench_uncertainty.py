@@ -40,6 +40,7 @@ def _line(name: str, t: Timing) -> str:
 
 
 def cdnow(repeats: int, refits: int) -> None:
+    """Part 1: CDNOW fit with covariance, the bootstrap loop, Pareto/NBD, lifetimes."""
     c = datasets.load_cdnow_summary()
     rfm = tuple(c[k].to_numpy().astype(float) for k in ("frequency", "recency", "T"))
     fitted, t_fit = time_runs(lambda: models.BetaGeoModel.fit(*rfm), repeats, warmup=True)
@@ -71,6 +72,7 @@ def cdnow(repeats: int, refits: int) -> None:
 
 
 def population(n: int, n_draws: int, repeats: int) -> None:
+    """Part 2: predict and the CLV interval on a simulated population."""
     truth = models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
     big_t = np.random.default_rng(1).uniform(1.0, 52.0, n)
     sim = truth.simulate(n, big_t, seed=2)
@@ -83,11 +85,11 @@ def population(n: int, n_draws: int, repeats: int) -> None:
         lambda: bg.predict(39.0, x, t_x, tt, n_draws=n_draws, seed=1), repeats, warmup=False
     )
     print(_line(f"BG/NBD predict, {n:,} customers, n_draws={n_draws}", t_pred))
-    print(f"  mean interval [{out['purchases_low'].mean():.3f}, {out['purchases_high'].mean():.3f}]")
-    clv, t_clv = time_runs(
-        lambda: models.customer_lifetime_value_interval(
-            bg, gg, x, t_x, tt, spend, time_unit="W"
-        ),
+    print(
+        f"  mean interval [{out['purchases_low'].mean():.3f}, {out['purchases_high'].mean():.3f}]"
+    )
+    _clv, t_clv = time_runs(
+        lambda: models.customer_lifetime_value_interval(bg, gg, x, t_x, tt, spend, time_unit="W"),
         repeats,
         warmup=False,
     )
@@ -97,10 +99,11 @@ def population(n: int, n_draws: int, repeats: int) -> None:
         repeats,
         warmup=False,
     )
-    print(_line(f"  of which customer_lifetime_value alone", t_point))
+    print(_line("  of which customer_lifetime_value alone", t_point))
 
 
 def main() -> None:
+    """Parse the options and run both parts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--draws", type=int, default=200)

@@ -24,7 +24,7 @@ from loyaltymetrics import datasets, models, tables
 from loyaltymetrics.models import _uncertainty as u
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_model_evaluation import cdnow_log  # noqa: E402
+from test_model_evaluation import cdnow_log
 
 CDNOW = datasets.load_cdnow_summary()
 RFM = tuple(CDNOW[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
@@ -102,12 +102,14 @@ def test_confidence_intervals_are_wald_intervals_of_the_log_parameters(
     np.testing.assert_allclose(ci["high"], np.exp(np.log(est) + z * se / est), rtol=1e-12)
     assert (ci["low"] > 0).all()
     wider = bg.confidence_intervals(0.99)
-    assert (wider["low"] < ci["low"]).all() and (wider["high"] > ci["high"]).all()
+    assert (wider["low"] < ci["low"]).all()
+    assert (wider["high"] > ci["high"]).all()
 
 
 def test_models_from_params_have_no_covariance() -> None:
     m = models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
-    assert np.isnan(m.covariance).all() and m.covariance.shape == (4, 4)
+    assert np.isnan(m.covariance).all()
+    assert m.covariance.shape == (4, 4)
     assert m.confidence_intervals()["standard_error"].is_nan().all()
     with pytest.raises(ValueError, match="parameter_uncertainty=False"):
         m.predict(10.0, *RFM)
@@ -131,9 +133,7 @@ def _bg_loglik_mp(params: Any, x: list[int], tx: list[float], big_t: list[float]
     for xi, txi, ti in zip(x, tx, big_t, strict=True):
         head = mp.gamma(r + xi) * alpha**r / mp.gamma(r)
         first = mp.beta(a, b + xi) / mp.beta(a, b) / (alpha + ti) ** (r + xi)
-        second = (
-            mp.beta(a + 1, b + xi - 1) / mp.beta(a, b) / (alpha + txi) ** (r + xi) if xi else 0
-        )
+        second = mp.beta(a + 1, b + xi - 1) / mp.beta(a, b) / (alpha + txi) ** (r + xi) if xi else 0
         total += mp.log(head * (first + second))
     return total
 
@@ -346,7 +346,13 @@ def test_pareto_conditional_distribution_matches_brute_force_simulation(
     theta = np.tile(np.array(list(p.values())), (4000, 1))
     uni = np.random.default_rng(2).random((4000, 1))
     kernel = u._pareto_kernel(models.ParetoNBDModel)
-    cdf = 1 - kernel(theta, (np.array([x]), np.array([tx]), np.array([big_t])), np.array([39.0]), 7, uni)[:, 0] / 4000
+    cdf = (
+        1
+        - kernel(
+            theta, (np.array([x]), np.array([tx]), np.array([big_t])), np.array([39.0]), 7, uni
+        )[:, 0]
+        / 4000
+    )
     # Monte Carlo error of the kernel (4000 lifetime draws) dominates: ~0.008
     np.testing.assert_allclose(cdf, empirical, atol=0.02)
     mean = (1 - cdf[:1]).sum()
@@ -360,8 +366,10 @@ def test_prediction_bounds_follow_the_documented_quantile_rule(bg: models.BetaGe
     for row, i in enumerate(idx):
         cdf = np.cumsum(_bg_conditional_pmf(bg, 60, 39.0, RFM[0][i], RFM[1][i], RFM[2][i]))
         low, high = int(out["purchases_low"][row]), int(out["purchases_high"][row])
-        assert cdf[low] >= 0.1 and (low == 0 or cdf[low - 1] < 0.1)
-        assert cdf[high] >= 0.9 and (high == 0 or cdf[high - 1] < 0.9)
+        assert cdf[low] >= 0.1
+        assert low == 0 or cdf[low - 1] < 0.1
+        assert cdf[high] >= 0.9
+        assert high == 0 or cdf[high - 1] < 0.9
 
 
 def test_predict_columns_are_the_point_methods(bg: models.BetaGeoModel) -> None:
@@ -535,7 +543,8 @@ def test_cdnow_holdout_coverage_figures_of_the_docs(cdnow_split: pl.DataFrame) -
     pred = model.predict_total(39.0, *rfm, n_draws=1000, seed=2)
     assert (round(conf.low), round(conf.high)) == (1515, 1796)
     assert (round(pred.low), round(pred.high)) == (1475, 1851)
-    assert conf.high < 1882 and pred.high < 1882  # the model under-forecasts this holdout
+    assert conf.high < 1882
+    assert pred.high < 1882
 
 
 # --- 4. CLV interval -------------------------------------------------------------------
@@ -550,7 +559,8 @@ def test_clv_column_is_customer_lifetime_value_exactly(
     point = models.customer_lifetime_value(bg, gg, *RFM, *SPEND, time_unit="W")
     np.testing.assert_array_equal(out["clv"], point)
     assert out.columns == ["clv", "clv_low", "clv_high"]
-    assert (out["clv_low"] <= out["clv"]).all() and (out["clv"] <= out["clv_high"]).all()
+    assert (out["clv_low"] <= out["clv"]).all()
+    assert (out["clv"] <= out["clv_high"]).all()
     assert (out["clv_low"] > 0).all()
 
 
@@ -563,7 +573,11 @@ def test_clv_delta_method_matches_direct_differences_of_customer_lifetime_value(
     out = models.customer_lifetime_value_interval(
         tm, gg, *RFM, *SPEND, time_unit="W", level=0.95, horizon=6, discount_rate=0.02
     )
-    base = np.log(models.customer_lifetime_value(tm, gg, *RFM, *SPEND, time_unit="W", horizon=6, discount_rate=0.02))
+    base = np.log(
+        models.customer_lifetime_value(
+            tm, gg, *RFM, *SPEND, time_unit="W", horizon=6, discount_rate=0.02
+        )
+    )
     var = np.zeros(base.size)
     for model, is_t in ((tm, True), (gg, False)):
         p = model._estimates()
@@ -593,7 +607,7 @@ def test_clv_delta_method_agrees_with_parameter_draws(
     bg: models.BetaGeoModel, gg: models.GammaGammaModel
 ) -> None:
     idx = slice(0, 200)
-    sub = tuple(a[idx] for a in RFM) + (SPEND[0][idx],)
+    sub = (*tuple(a[idx] for a in RFM), SPEND[0][idx])
     delta = models.customer_lifetime_value_interval(bg, gg, *sub, time_unit="W", level=0.9)
     draws = models.customer_lifetime_value_interval(
         bg, gg, *sub, time_unit="W", level=0.9, n_draws=600, seed=1
@@ -624,10 +638,9 @@ def test_clv_interval_errors(bg: models.BetaGeoModel, gg: models.GammaGammaModel
         models.customer_lifetime_value_interval(bg, gg, *RFM, *SPEND)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="level"):
         models.customer_lifetime_value_interval(bg, gg, *RFM, *SPEND, time_unit="W", level=2)
-    zero = models.customer_lifetime_value_interval(
-        bg, gg, *RFM, *SPEND, time_unit="W", margin=0.0
-    )
-    assert (zero["clv_low"] == 0).all() and (zero["clv_high"] == 0).all()
+    zero = models.customer_lifetime_value_interval(bg, gg, *RFM, *SPEND, time_unit="W", margin=0.0)
+    assert (zero["clv_low"] == 0).all()
+    assert (zero["clv_high"] == 0).all()
 
 
 def test_total_clv_interval_is_a_log_scale_delta_interval(
@@ -638,3 +651,20 @@ def test_total_clv_interval_is_a_log_scale_delta_interval(
     assert total.estimate == pytest.approx(point, rel=1e-12)
     assert total.low < point < total.high
     assert total.low * total.high == pytest.approx(point**2, rel=1e-9)
+
+
+def test_report_clv_section_shows_totals_with_intervals() -> None:
+    from loyaltymetrics._report import ColumnNames, build_report
+
+    report = build_report(cdnow_log(), ColumnNames("customer_id", "timestamp", "amount"))
+    clv = report.clv_summary
+    low, high = (
+        float(v.replace(",", ""))
+        for v in clv["total 12-month CLV, 95 % confidence interval"].split(" to ")
+    )
+    assert low < float(clv["total 12-month CLV"]) < high
+    low, high = (
+        float(v.replace(",", ""))
+        for v in clv["purchases next 52 weeks, 95 % prediction interval"].split(" to ")
+    )
+    assert low < float(clv["expected purchases next 52 weeks"]) < high

@@ -262,6 +262,24 @@ def build_report(
             "customers likely alive (P(alive) > 0.5)": float((alive > 0.5).mean()),
             "expected purchases next 52 weeks": float(expected.sum()),
         }
+        # Issue 20: the two totals with their intervals. The CLV's is a confidence interval
+        # (parameter uncertainty of both models, delta method); the purchases' a
+        # prediction interval (parameter and process draws), capped at 5e7 customer-draws
+        # so a million-customer report stays within seconds (200 draws up to 250,000).
+        from loyaltymetrics.models._uncertainty import total_clv_interval
+
+        rfm_cols = (rfm["frequency"], rfm["recency"], rfm["T"])
+        clv_ci = total_clv_interval(
+            bg, gg, *rfm_cols, spend_in["monetary_value"], time_unit="W", horizon=12
+        )
+        draws = max(40, min(200, 50_000_000 // max(rfm.height, 1)))
+        purchases_pi = bg.predict_total(52.0, *rfm_cols, n_draws=draws, seed=0)
+        clv_summary["total 12-month CLV, 95 % confidence interval"] = (
+            f"{clv_ci.low:,.0f} to {clv_ci.high:,.0f}"
+        )
+        clv_summary["purchases next 52 weeks, 95 % prediction interval"] = (
+            f"{purchases_pi.low:,.0f} to {purchases_pi.high:,.0f}"
+        )
         top = (
             rfm.select(cid, "frequency", "recency", "T", "monetary_value")
             .with_columns(

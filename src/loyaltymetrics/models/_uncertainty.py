@@ -642,6 +642,35 @@ def _quantile_index(cdf: FloatArray, q: float) -> FloatArray:
     return np.asarray(below.sum(axis=0), dtype=np.float64) if below.size else np.zeros(0)
 
 
+def _accumulate(
+    kernel: Kernel,
+    draws: FloatArray,
+    groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]],
+    parts: list[tuple[FloatArray, ...]],
+    horizons: list[FloatArray],
+    totals: list[FloatArray],
+    rng: np.random.Generator | None,
+    n: int,
+) -> None:
+    """Add every draw's survival sums to each block's accumulator, blocks in threads.
+
+    Each block has its own accumulator, so no two threads write one array; numpy's ufuncs
+    release the GIL, so the blocks run on every core.
+    """
+    workers = min(os.cpu_count() or 1, _THREADS) if len(groups) > 1 else 1
+    with ThreadPoolExecutor(workers) as pool:
+        for c0 in range(0, draws.shape[0], _DRAW_CHUNK):
+            chunk = draws[c0 : c0 + _DRAW_CHUNK]
+            full = None if rng is None else rng.random((chunk.shape[0], n))
+
+            def run(g: int, chunk: FloatArray = chunk, full: Any = full) -> None:
+                sub, w_ = groups[g]
+                uni = None if full is None else full[:, sub]
+                totals[g] += kernel(chunk, parts[g], horizons[g], w_, uni)  # type: ignore[arg-type]
+
+            list(pool.map(run, range(len(groups))))
+
+
 def _mixture_bounds(
     kernel: Kernel,
     draws: FloatArray,
@@ -654,9 +683,10 @@ def _mixture_bounds(
 ) -> tuple[FloatArray, FloatArray]:
     r"""Lower and upper quantiles of each customer's mixture $\frac1D\sum_d P(Y \le y\mid\theta_d)$.
 
-    Customers are grouped by a window $y_{max}$ (`y_start`, rounded up) and cut into blocks of `_BLOCK`; the draws are streamed in chunks of `_DRAW_CHUNK`
-    (outer loop) and each block keeps only its running sums at $y = 0..y_{max}$. The
-    uniforms of a Monte Carlo kernel are one row of `n` per draw, generated in draw order,
+    Customers are grouped by a window $y_{max}$ (`y_start`, rounded up) and cut into
+    blocks of `_BLOCK`; the draws are streamed in chunks of `_DRAW_CHUNK` (outer loop)
+    and each block keeps only its running sums at $y = 0..y_{max}$. The uniforms of a
+    Monte Carlo kernel are one row of `n` per draw, generated in draw order,
     so they do not depend on the grouping. Customers whose upper quantile lies beyond
     their window are redone with a window twice as long (same draws, same uniforms).
     """
@@ -678,20 +708,7 @@ def _mixture_bounds(
         horizons = [t[sub] if t.size > 1 else t for sub, _ in groups]
         totals = [np.zeros((w_ + 1, sub.size)) for sub, w_ in groups]
         rng = None if seed_seq is None else np.random.default_rng(seed_seq)
-        workers = min(os.cpu_count() or 1, _THREADS) if len(groups) > 1 else 1
-        with ThreadPoolExecutor(workers) as pool:
-            for c0 in range(0, n_draws, _DRAW_CHUNK):
-                chunk = draws[c0 : c0 + _DRAW_CHUNK]
-                full = None if rng is None else rng.random((chunk.shape[0], n))
-
-                def run(g: int, chunk: FloatArray = chunk, full: Any = full) -> None:
-                    sub, w_ = groups[g]
-                    uni = None if full is None else full[:, sub]
-                    totals[g] += kernel(chunk, parts[g], horizons[g], w_, uni)
-
-                # each block has its own accumulator: no two threads write one array;
-                # numpy's ufuncs release the GIL, so blocks run on every core
-                list(pool.map(run, range(len(groups))))
+        _accumulate(kernel, draws, groups, parts, horizons, totals, rng, n)
         redo = []
         for (sub, w_), total in zip(groups, totals, strict=True):
             cdf = 1.0 - total / n_draws
