@@ -443,11 +443,13 @@ class ParameterUncertainty:
 # 3. Prediction intervals of each customer's purchases
 # ---------------------------------------------------------------------------------------
 
-_DRAW_CHUNK = 8
+_DRAW_CHUNK = 16
 """Parameter draws evaluated together (a draws x customers block; bounds the memory)."""
-_BLOCK = 8192
-"""Customers per block: with `_DRAW_CHUNK` draws a temporary is 512 KiB and stays in the
-cache (measured on 200,000 customers: 2.3x faster than 65,536-customer blocks)."""
+_BLOCK = 1024
+"""Customers per block: a temporary is 16 x 1024 doubles (128 KiB) and stays in the
+core's cache. CPU seconds for 200,000 customers x 100 draws on the project machine:
+1.26 with 8 x 8192 blocks, 1.09 with 8 x 2048, 0.99 with 16 x 1024 (and 4.6 before the
+in-place recursion with 16 x 65,536 blocks)."""
 _THREADS = 8
 """Upper bound on the worker threads of `_mixture_bounds` (one per core)."""
 _EPS = 1e-12
@@ -526,6 +528,11 @@ def _bg_kernel(modified: bool) -> Kernel:
         # P(alive) = 1 / (1 + a/(b') ((alpha + T)/(alpha + t_x))^(r + x)), b' = b + x - 1
         # (BG/NBD, x > 0) or b + x (MBG/NBD): one log and one exp per pair (overflow to
         # inf gives P(alive) = 0, the right limit)
+        if not modified and not bool(np.any(x > 0)):
+            # a block of BG/NBD customers without repeat purchases: alive for sure
+            # (blocks are sorted so that these come together; they are most customers)
+            ones = np.ones((draws.shape[0], x.size))
+            return _nbd_survival(rx, t / at, ones, (a, bb + x), y_max)
         odds = np.divide(at, alpha + t_x)
         np.log(odds, out=odds)
         odds *= rx
@@ -702,6 +709,9 @@ def _mixture_bounds(
         groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]] = []
         for w_ in np.unique(window[todo]):
             idx = todo[window[todo] == w_]
+            # customers without repeat purchases first: whole blocks of them take the
+            # kernels' fast path (the result does not depend on the order)
+            idx = idx[np.argsort(data[0][idx] > 0, kind="stable")]
             for start in range(0, idx.size, _BLOCK):
                 groups.append((idx[start : start + _BLOCK], int(w_)))
         parts = [tuple(arr[sub] for arr in data) for sub, _ in groups]
@@ -893,7 +903,7 @@ class _Prediction(ParameterUncertainty):
         alive = self.p_alive(x, t_x, big_t)  # type: ignore[attr-defined]
         q = (1.0 - lv) / 2.0
         y_cap = self._y_cap(tt)
-        start = self._window_start(x, t_x, big_t, tt, 1.0 - q / 2.0)
+        start = self._window_start(x, t_x, big_t, tt, 1.0 - q)
         low, high = _mixture_bounds(
             self._kernel(),
             draws,
