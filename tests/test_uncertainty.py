@@ -18,6 +18,8 @@ import mpmath as mp
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy import special as sc
 
 from loyaltymetrics import datasets, models, tables
@@ -668,3 +670,41 @@ def test_report_clv_section_shows_totals_with_intervals() -> None:
         for v in clv["purchases next 52 weeks, 95 % prediction interval"].split(" to ")
     )
     assert low < float(clv["expected purchases next 52 weeks"]) < high
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    r=st.floats(0.05, 5.0),
+    alpha=st.floats(0.5, 50.0),
+    a=st.floats(0.1, 5.0),
+    b=st.floats(0.1, 10.0),
+    x=st.integers(0, 30),
+    share=st.floats(0.0, 1.0),
+    big_t=st.floats(1.0, 100.0),
+    t=st.floats(0.5, 80.0),
+    modified=st.booleans(),
+)
+def test_conditional_survival_is_a_distribution_with_the_model_mean(
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    x: int,
+    share: float,
+    big_t: float,
+    t: float,
+    modified: bool,
+) -> None:
+    cls = models.ModifiedBetaGeoModel if modified else models.BetaGeoModel
+    model = cls.from_params(r=r, alpha=alpha, a=a, b=b)
+    tx = share * big_t if x > 0 else 0.0
+    data = (np.array([float(x)]), np.array([tx]), np.array([big_t]))
+    expected = float(model.expected_purchases(t, *data)[0])
+    assume(expected < 100)  # the survival below is summed to 1200 purchases
+    surv = u._bg_kernel(modified)(np.array([[r, alpha, a, b]]), data, np.array([t]), 1200, None)[
+        :, 0
+    ]
+    assert np.all(np.diff(surv) <= 1e-12)  # P(Y > y) never increases
+    assert 0.0 <= surv[0] <= 1.0
+    assume(surv[-1] < 1e-15)  # the tail beyond 1200 purchases is negligible
+    assert surv.sum() == pytest.approx(expected, rel=1e-8, abs=1e-10)
