@@ -458,9 +458,17 @@ _EPS = 1e-12
 # A survival kernel: (parameter draws (D, k), customer data, t, y_max, uniforms or None)
 # -> sum over the draws of P(Y > y | theta_d, history) for y = 0..y_max, shape (y_max+1, n).
 Kernel = Callable[
-    [FloatArray, tuple[FloatArray, FloatArray, FloatArray], FloatArray, int, "FloatArray | None"],
+    [
+        FloatArray,
+        tuple[FloatArray, FloatArray, FloatArray],
+        FloatArray,
+        int,
+        "FloatArray | None",
+        bool,
+    ],
     FloatArray,
 ]
+"""With the last argument (`reduce`) False: per draw, shape (y_max+1, draws, n)."""
 
 
 def _nbd_survival(
@@ -469,6 +477,7 @@ def _nbd_survival(
     weight: FloatArray,
     dropout: tuple[FloatArray, FloatArray] | None,
     y_max: int,
+    reduce: bool = True,
 ) -> FloatArray:
     r"""$\sum_d w_d\,c_y\,P(N > y)$ for $y = 0..y_{max}$, $N \sim \mathrm{NB}$, summed over axis 0.
 
@@ -486,8 +495,8 @@ def _nbd_survival(
     nb = np.exp(log_q0)
     tail = 1.0 - nb  # P(N >= 1); absolute error 1e-16 is all a quantile needs
     z = ratio / (1.0 + ratio)
-    out = np.empty((y_max + 1, shape.shape[-1]))
-    out[0] = np.einsum("ij,ij->j", weight, tail)
+    out = np.empty((y_max + 1, shape.shape[-1]) if reduce else (y_max + 1, *shape.shape))
+    out[0] = np.einsum("ij,ij->j", weight, tail) if reduce else weight * tail
     if y_max == 0:
         return out
     grow = shape.copy()  # r' + y - 1
@@ -509,7 +518,7 @@ def _nbd_survival(
             pc *= step
             num += 1.0
             den += 1.0
-        out[y] = np.einsum("ij,ij->j", pc, tail)
+        out[y] = np.einsum("ij,ij->j", pc, tail) if reduce else pc * tail
     return out
 
 
@@ -520,6 +529,7 @@ def _bg_kernel(modified: bool) -> Kernel:
         t: FloatArray,
         y_max: int,
         uniforms: FloatArray | None,
+        reduce: bool = True,
     ) -> FloatArray:
         x, t_x, big_t = data
         r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
@@ -532,7 +542,7 @@ def _bg_kernel(modified: bool) -> Kernel:
             # a block of BG/NBD customers without repeat purchases: alive for sure
             # (blocks are sorted so that these come together; they are most customers)
             ones = np.ones((draws.shape[0], x.size))
-            return _nbd_survival(rx, t / at, ones, (a, bb + x), y_max)
+            return _nbd_survival(rx, t / at, ones, (a, bb + x), y_max, reduce)
         odds = np.divide(at, alpha + t_x)
         np.log(odds, out=odds)
         odds *= rx
@@ -546,7 +556,7 @@ def _bg_kernel(modified: bool) -> Kernel:
             odds *= a / (bb + np.where(x > 0, x - 1.0, 1.0))
             palive = np.where(x > 0, 1.0 / (1.0 + odds), 1.0)
             bp = bb + x
-        return _nbd_survival(rx, t / at, palive, (a, bp), y_max)
+        return _nbd_survival(rx, t / at, palive, (a, bp), y_max, reduce)
 
     return kernel
 
@@ -558,10 +568,11 @@ def _pareto_kernel(model_cls: Any) -> Kernel:
         t: FloatArray,
         y_max: int,
         uniforms: FloatArray | None,
+        reduce: bool = True,
     ) -> FloatArray:
         assert uniforms is not None
         x, t_x, big_t = data
-        out = np.zeros((y_max + 1, x.size))
+        out = np.zeros((y_max + 1, x.size) if reduce else (y_max + 1, draws.shape[0], x.size))
         for d in range(draws.shape[0]):
             r, alpha, s, beta = draws[d]
             model = model_cls.from_params(r=r, alpha=alpha, s=s, beta=beta)
@@ -569,13 +580,17 @@ def _pareto_kernel(model_cls: Any) -> Kernel:
             # residual lifetime of an alive customer: Lomax, P(tau > u) = (1 + u/(beta+T))^-s
             life = (beta + big_t) * np.expm1(-np.log(uniforms[d]) / s)
             exposure = np.minimum(life, t)
-            out += _nbd_survival(
+            one = _nbd_survival(
                 (r + x)[None, :],
                 (exposure / (alpha + big_t))[None, :],
                 palive[None, :],
                 None,
                 y_max,
             )
+            if reduce:
+                out += one
+            else:
+                out[:, d] = one
         return out
 
     return kernel
@@ -631,15 +646,19 @@ def _bgbb_kernel(
     t: FloatArray,
     y_max: int,
     uniforms: FloatArray | None,
+    reduce: bool = True,
 ) -> FloatArray:
     from ._bg_bb import _loglik
 
     x, t_x, n = data
     steps = int(t.flat[0])
-    out = np.zeros((y_max + 1, x.size))
+    out = np.zeros((y_max + 1, x.size) if reduce else (y_max + 1, draws.shape[0], x.size))
     for d in range(draws.shape[0]):
         surv = _bgbb_survival_one(draws[d], x, t_x, n, steps, _loglik)
-        out[: min(y_max, steps) + 1] += surv[: y_max + 1]
+        if reduce:
+            out[: min(y_max, steps) + 1] += surv[: y_max + 1]
+        else:
+            out[: min(y_max, steps) + 1, d] = surv[: y_max + 1]
     return out
 
 
@@ -673,7 +692,7 @@ def _accumulate(
             def run(g: int, chunk: FloatArray = chunk, full: Any = full) -> None:
                 sub, w_ = groups[g]
                 uni = None if full is None else full[:, sub]
-                totals[g] += kernel(chunk, parts[g], horizons[g], w_, uni)  # type: ignore[arg-type]
+                totals[g] += kernel(chunk, parts[g], horizons[g], w_, uni, True)  # type: ignore[arg-type]
 
             list(pool.map(run, range(len(groups))))
 
@@ -949,7 +968,7 @@ class _Prediction(ParameterUncertainty):
         cap = self._y_cap(tt)
         while active.size:
             t_sub = tt[active] if tt.size > 1 else tt
-            surv = kernel(theta, (x[active], t_x[active], big_t[active]), t_sub, y_max, None)
+            surv = kernel(theta, (x[active], t_x[active], big_t[active]), t_sub, y_max, None, True)
             below = (1.0 - surv) < q
             out[active] = below.sum(axis=0)
             if cap is not None and y_max >= cap:
@@ -958,37 +977,62 @@ class _Prediction(ParameterUncertainty):
             y_max *= 4
         return out + 1.0
 
-    def _simulate_counts(
+    def _simulate_totals(
         self,
-        theta: FloatArray,
+        draws: FloatArray,
         x: FloatArray,
         t_x: FloatArray,
         big_t: FloatArray,
         tt: FloatArray,
-        rng: np.random.Generator,
+        seed_seq: np.random.SeedSequence,
     ) -> FloatArray:
-        """One count per customer from the conditional distribution (inverse CDF)."""
-        n = x.size
-        u = rng.random(n)
-        life = rng.random(n) if self._uses_uniforms() else None
+        """Per draw, the total of one count per customer drawn by inverse CDF.
+
+        Blocks of `_BLOCK` customers x `_DRAW_CHUNK` draws (customers sorted by window),
+        each customer's window 1 + the point-estimate quantile at 1 - 1e-3; the customers
+        of a block with a draw beyond their window are redone alone with a window four
+        times as long (measured at 100,000 customers: a window at 1 - 1e-9 for everyone
+        cost twice the CPU). Memory: the draws' totals, the
+        uniforms of one chunk of draws and one block.
+        """
+        n, n_draws = x.size, draws.shape[0]
         kernel = self._kernel()
-        counts = np.zeros(n)
-        active = np.arange(n)
-        y_max = 8
-        while active.size:
-            part = (x[active], t_x[active], big_t[active])
-            t_sub = tt[active] if tt.size > 1 else tt
-            uni = None if life is None else life[active][None, :]
-            surv = kernel(theta[None, :], part, t_sub, y_max, uni)
-            cdf = 1.0 - surv
-            below = cdf < u[active]
-            found = ~below[-1]
-            counts[active] = below.sum(axis=0)
-            if (cap := self._y_cap(tt)) is not None and y_max >= cap:
-                break
-            active = active[~found]
-            y_max *= 4
-        return counts
+        cap = self._y_cap(tt)
+        start = np.maximum(1, np.ceil(self._window_start(x, t_x, big_t, tt, 1.0 - 1e-3)))
+        window = start.astype(np.int64)
+        if cap is not None:
+            window = np.minimum(window, max(cap, 1))
+        order = np.argsort(window, kind="stable")
+        totals = np.zeros(n_draws)
+        rng = np.random.default_rng(seed_seq)
+        for c0 in range(0, n_draws, _DRAW_CHUNK):
+            chunk = draws[c0 : c0 + _DRAW_CHUNK]
+            u_count = rng.random((chunk.shape[0], n))
+            u_life = rng.random((chunk.shape[0], n)) if self._uses_uniforms() else None
+            for b0 in range(0, n, _BLOCK):
+                sub = order[b0 : b0 + _BLOCK]
+                part = (x[sub], t_x[sub], big_t[sub])
+                hz = tt[sub] if tt.size > 1 else tt
+                uc = u_count[:, sub]
+                ul = None if u_life is None else u_life[:, sub]
+                y_max = int(window[sub].max())
+                surv = kernel(chunk, part, hz, y_max, ul, False)
+                below = (1.0 - surv) < uc  # (y, draws, customers)
+                counts = below.sum(axis=0)
+                # customers with a draw beyond the window (about 1 in 1000): redo them
+                # alone with a window four times as long
+                miss = np.flatnonzero(below[-1].any(axis=0))
+                while miss.size and (cap is None or y_max < cap):
+                    y_max *= 4
+                    part_m = tuple(arr[miss] for arr in part)
+                    hz_m = hz[miss] if hz.size > 1 else hz
+                    ul_m = None if ul is None else ul[:, miss]
+                    surv = kernel(chunk, part_m, hz_m, y_max, ul_m, False)  # type: ignore[arg-type]
+                    below = (1.0 - surv) < uc[:, miss]
+                    counts[:, miss] = below.sum(axis=0)
+                    miss = miss[below[-1].any(axis=0)]
+                totals[c0 : c0 + chunk.shape[0]] += counts.sum(axis=1)
+        return totals
 
     def predict_total(
         self,
@@ -1068,13 +1112,12 @@ class _Prediction(ParameterUncertainty):
             draws = self._param_draws(draws_n, np.random.default_rng(param_seq))
         else:
             draws = np.tile(self._estimates(), (draws_n, 1))
-        totals = np.empty(draws_n)
         cls: Any = type(self)
-        rng = np.random.default_rng(count_seq)
-        for d in range(draws_n):
-            if process_uncertainty:
-                totals[d] = self._simulate_counts(draws[d], x, t_x, big_t, tt, rng).sum()
-            else:
+        if process_uncertainty:
+            totals = self._simulate_totals(draws, x, t_x, big_t, tt, count_seq)
+        else:
+            totals = np.empty(draws_n)
+            for d in range(draws_n):
                 named = dict(zip(self.PARAM_NAMES, draws[d].tolist(), strict=True))
                 model = cls.from_params(**named)
                 totals[d] = float(np.sum(model.expected_purchases(horizon, x, t_x, big_t)))
