@@ -708,3 +708,29 @@ def test_conditional_survival_is_a_distribution_with_the_model_mean(
     assert 0.0 <= surv[0] <= 1.0
     assume(surv[-1] < 1e-15)  # the tail beyond 1200 purchases is negligible
     assert surv.sum() == pytest.approx(expected, rel=1e-8, abs=1e-10)
+
+
+def test_bg_bb_conditional_distribution_matches_rejection_sampling(
+    bgbb: models.BetaGeoBetaBinomModel,
+) -> None:
+    """Independent: run the BG/BB process from the prior, keep the customers whose first
+    n opportunities match the history, and tabulate their next t transactions."""
+    p = bgbb.params
+    n_sim, n, t = 1_000_000, 6, 4
+    rng = np.random.default_rng(8)
+    prob = rng.beta(p["alpha"], p["beta"], n_sim)
+    theta = rng.beta(p["gamma"], p["delta"], n_sim)
+    alive_for = rng.geometric(theta) - 1  # opportunities survived
+    buys = (np.arange(1, n + t + 1)[:, None] <= alive_for) & (rng.random((n + t, n_sim)) < prob)
+    x = buys[:n].sum(axis=0)
+    last = np.where(x > 0, n - np.argmax(buys[:n][::-1], axis=0), 0)
+    future = buys[n:].sum(axis=0)
+    theta_hat = np.array(list(p.values()))[None, :]
+    for hx, htx in ((0, 0), (2, 3), (4, 6)):
+        keep = (x == hx) & (last == htx)
+        assert keep.sum() > 5000
+        empirical = np.array([(future[keep] <= y).mean() for y in range(t + 1)])
+        data = (np.array([float(hx)]), np.array([float(htx)]), np.array([float(n)]))
+        cdf = 1 - u._bgbb_kernel(theta_hat, data, np.array([float(t)]), t, None, True)[:, 0]
+        se = np.sqrt(empirical * (1 - empirical) / keep.sum())
+        assert np.all(np.abs(cdf - empirical) <= 4 * se + 1e-3)
