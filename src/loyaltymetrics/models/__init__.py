@@ -14,6 +14,7 @@ from ._gamma_gamma import GammaGammaModel
 from ._mbg_nbd import ModifiedBetaGeoModel
 from ._pareto_nbd import ParetoNBDModel
 from ._transaction import TransactionModel
+from ._uncertainty import customer_lifetime_value_interval
 
 __all__ = [
     "BetaDiscreteWeibullModel",
@@ -27,5 +28,6 @@ __all__ = [
     "ShiftedBetaGeometricModel",
     "TransactionModel",
     "customer_lifetime_value",
+    "customer_lifetime_value_interval",
     "evaluate_holdout",
 ]

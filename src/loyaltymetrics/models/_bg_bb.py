@@ -16,6 +16,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 
 
 def _empty() -> Mapping[str, float]:
@@ -112,7 +113,7 @@ def _loglik(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoBetaBinomModel:
+class BetaGeoBetaBinomModel(u.BetaGeoBetaBinomPrediction):
     r"""The BG/BB model: Bernoulli transactions with beta-geometric dropout, in discrete time.
 
     At each of $n$ transaction opportunities (e.g. yearly donation drives) an active
@@ -160,6 +161,7 @@ class BetaGeoBetaBinomModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
 
@@ -235,8 +237,9 @@ class BetaGeoBetaBinomModel:
 
         total = float(w.sum())
         params, ll = b.fit_mle(objective, np.ones(4), cls.PARAM_NAMES, total, penalizer=lam)
-        se = b.standard_errors(b.penalized(objective, lam, total), params)
-        return cls(MappingProxyType(params), ll, se, total)
+        cov = u.observed_covariance(params, gradient=lambda p: objective(p)[1])
+        se = u.standard_errors_from(cov, cls.PARAM_NAMES)
+        return cls(MappingProxyType(params), ll, se, total, cov)
 
     def _p(self) -> tuple[float, float, float, float]:
         p = self.params

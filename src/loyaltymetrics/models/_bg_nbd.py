@@ -16,6 +16,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 
 
 def _empty() -> Mapping[str, float]:
@@ -153,7 +154,7 @@ def _expected_count_series(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoModel:
+class BetaGeoModel(u.BetaGeoPrediction):
     r"""The BG/NBD model: Poisson purchasing with beta-geometric dropout.
 
     While active, customer $i$ buys at the events of a Poisson process with rate
@@ -206,6 +207,7 @@ class BetaGeoModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
 
@@ -265,10 +267,17 @@ class BetaGeoModel:
             If maximum likelihood does not converge: the message names the parameters
             that run to a boundary and what to try.
         """
-        params, ll, se, n = _fit_r_alpha_a_b(
-            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights, penalizer
+        params, ll, se, n, cov = _fit_r_alpha_a_b(
+            _loglik_terms,
+            cls.PARAM_NAMES,
+            frequency,
+            recency,
+            T,
+            weights,
+            penalizer,
+            modified=False,
         )
-        return cls(MappingProxyType(params), ll, se, n)
+        return cls(MappingProxyType(params), ll, se, n, cov)
 
     def _p(self) -> tuple[float, float, float, float]:
         p = self.params
@@ -485,11 +494,14 @@ def _fit_r_alpha_a_b(
     T: Any,
     weights: Any,
     penalizer: float = 0.0,
-) -> tuple[dict[str, float], float, Mapping[str, float], float]:
+    *,
+    modified: bool,
+) -> tuple[dict[str, float], float, Mapping[str, float], float, FloatArray]:
     """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD from their likelihood terms.
 
-    Returns the estimates, the total log-likelihood, the standard errors and the number of
-    customers. The special functions are evaluated once per distinct frequency (`groups`).
+    Returns the estimates, the total log-likelihood, the standard errors, the number of
+    customers and the covariance (inverse analytic observed information; `modified` for
+    MBG/NBD). The special functions are evaluated once per distinct frequency (`groups`).
     """
     x, t_x, big_t = b.check_rfm(frequency, recency, T)
     w = b.check_weights(weights, x.shape[0])
@@ -507,5 +519,8 @@ def _fit_r_alpha_a_b(
     mean_t = b.wsum(w, big_t) / n
     start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
     params, ll = b.fit_mle(objective, start, names, n, penalizer=lam)
-    se = b.standard_errors(b.penalized(objective, lam, n), params)
-    return params, ll, se, n
+    hess = u.beta_geometric_hessian(
+        np.array(list(params.values())), x, t_x, big_t, w, modified=modified
+    )
+    cov = u.observed_covariance(params, hessian=hess)
+    return params, ll, u.standard_errors_from(cov, names), n, cov

@@ -15,6 +15,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 
 
 def _empty() -> Mapping[str, float]:
@@ -47,7 +48,7 @@ def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatA
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class GammaGammaModel:
+class GammaGammaModel(u.ParameterUncertainty):
     r"""The Gamma-Gamma model of the average transaction value.
 
     A customer's transaction values are $\text{Gamma}(p, \nu_i)$ with
@@ -102,6 +103,7 @@ class GammaGammaModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(3), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("p", "q", "v")
 
@@ -191,8 +193,11 @@ class GammaGammaModel:
         mean_z = b.wsum(w, z) / n
         start = np.array([1.0, 1.0, mean_z])
         params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, penalizer=lam)
-        se = b.standard_errors(b.penalized(objective, lam, n), params)
-        return cls(MappingProxyType(params), ll, se, n)
+        hess = u.gamma_gamma_hessian(np.array(list(params.values())), x, z, w)
+        cov = u.observed_covariance(params, hessian=hess)
+        return cls(
+            MappingProxyType(params), ll, u.standard_errors_from(cov, cls.PARAM_NAMES), n, cov
+        )
 
     def expected_spend(self, frequency: Any, monetary_value: Any) -> FloatArray:
         r"""Expected value of a customer's future transactions, given $x$ and $\bar z$.

@@ -16,6 +16,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 from ._bg_nbd import (
     _expected_count,
     _fit_r_alpha_a_b,
@@ -82,7 +83,7 @@ def _loglik_terms(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ModifiedBetaGeoModel:
+class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
     r"""The MBG/NBD model: BG/NBD with a dropout opportunity at the first purchase too.
 
     While active, customer $i$ buys at the events of a Poisson process with rate
@@ -162,6 +163,7 @@ class ModifiedBetaGeoModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
 
@@ -226,10 +228,17 @@ class ModifiedBetaGeoModel:
             If maximum likelihood does not converge: the message names the parameters
             that run to a boundary and what to try.
         """
-        params, ll, se, n = _fit_r_alpha_a_b(
-            _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights, penalizer
+        params, ll, se, n, cov = _fit_r_alpha_a_b(
+            _loglik_terms,
+            cls.PARAM_NAMES,
+            frequency,
+            recency,
+            T,
+            weights,
+            penalizer,
+            modified=True,
         )
-        return cls(MappingProxyType(params), ll, se, n)
+        return cls(MappingProxyType(params), ll, se, n, cov)
 
     def _p(self) -> tuple[float, float, float, float]:
         p = self.params

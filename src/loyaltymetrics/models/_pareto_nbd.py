@@ -16,6 +16,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 from ._bg_nbd import _simulation_setup
 
 
@@ -147,7 +148,7 @@ def _loglik(params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArra
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ParetoNBDModel:
+class ParetoNBDModel(u.ParetoPrediction):
     r"""The Pareto/NBD model: Poisson purchasing with exponential lifetimes.
 
     While alive, customer $i$ buys at Poisson rate $\lambda_i \sim \text{Gamma}(r, \alpha)$;
@@ -206,6 +207,7 @@ class ParetoNBDModel:
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
 
@@ -288,8 +290,9 @@ class ParetoNBDModel:
         mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, mean_t])
         params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9, penalizer=lam)
-        se = b.standard_errors_from_values(lambda p: total(p) - b.penalty(p, lam, n)[0], params)
-        return cls(MappingProxyType(params), ll, se, n)
+        cov = u.observed_covariance(params, loglik=total)
+        se = u.standard_errors_from(cov, cls.PARAM_NAMES)
+        return cls(MappingProxyType(params), ll, se, n, cov)
 
     def _p(self) -> tuple[float, float, float, float]:
         p = self.params
