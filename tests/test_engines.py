@@ -1,9 +1,10 @@
 """One definition, many engines: the portable narwhals plans agree with the polars plans.
 
-Every table function's portable plan (``loyaltymetrics._portable``) runs on each engine's
-own frame and is compared with the polars plan (``tables.<function>`` on a polars
-DataFrame): same columns, same dtypes after conversion to polars, same values, same
-order. Spark tests are marked ``spark`` (``pytest -m spark`` / ``-m "not spark"``).
+Every table function's portable plan (next to its polars plan in
+``loyaltymetrics.tables._<table>``) runs on each engine's own frame and is compared with
+the polars plan (``tables.<function>`` on a polars DataFrame): same columns, same dtypes
+after conversion to polars, same values, same order. Spark tests are marked ``spark``
+(``pytest -m spark`` / ``-m "not spark"``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from loyaltymetrics import _portable, datasets, tables
+from loyaltymetrics import datasets, tables
+from loyaltymetrics.tables import (
+    _cohorts,
+    _customer_summary,
+    _period_summary,
+    _rfm,
+    _survey_summary,
+)
+
+# the portable (narwhals) plan of each table, called directly: forced onto any frame
+PORTABLE: dict[str, Callable[..., Any]] = {
+    "rfm_summary": _rfm._rfm_summary_portable,
+    "cohort_retention": _cohorts._cohort_retention_portable,
+    "period_summary": _period_summary._period_summary_portable,
+    "survey_summary": _survey_summary._survey_summary_portable,
+    "customer_summary": _customer_summary._customer_summary_portable,
+}
 
 pytest.importorskip("narwhals")
 
@@ -180,7 +197,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _portable_plan(function: str, frame: Any, **options: Any) -> Any:
-    return getattr(_portable, function)(frame, **{**DEFAULTS[function], **options})
+    return PORTABLE[function](frame, **{**DEFAULTS[function], **options})
 
 
 def _polars_plan(function: str, data: pl.DataFrame, **options: Any) -> pl.DataFrame:
@@ -343,7 +360,7 @@ def test_public_function_on_every_engine(
 def test_portable_plan_equals_polars_plan(engine_name: str) -> None:
     # the narwhals plan forced onto frames that normally take the polars path
     frame = ENGINES[engine_name](LOG)
-    out = _portable.rfm_summary(
+    out = PORTABLE["rfm_summary"](
         frame,
         customer_id="customer_id",
         timestamp="timestamp",
@@ -397,7 +414,7 @@ def test_civil_day_numbers_match_polars_on_random_logs(
     # dates on both sides of 1970 and of leap days; the portable plan computes day numbers
     # from year/month/day only
     log = _random_log(rows)
-    out = _portable.rfm_summary(
+    out = PORTABLE["rfm_summary"](
         log,
         customer_id="customer_id",
         timestamp="timestamp",

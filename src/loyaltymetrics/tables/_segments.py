@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ._frames import FrameT, accepts_pandas, check_no_nulls, lazy_null_guard, like, schema_of
+from ._plumbing import FrameT, accepts_pandas, check_no_nulls, lazy_null_guard, like, schema_of
 
 SEGMENT_NAMES: tuple[str, ...] = (
     "Champions",
