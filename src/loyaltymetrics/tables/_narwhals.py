@@ -51,6 +51,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from loyaltymetrics._rules import Namespace
+
 PERIOD = "__lm_period"
 AMOUNT = "__lm_amount"
 _DIGITS = 16  # base of the integer and day grids built from cross joins
@@ -337,9 +339,33 @@ def period_starts(
     return starts.select("__t", nw.col("__day").cast(nw.Date).alias(name))
 
 
-def nw_null_if_zero(nw: Any, num: Any, den: Any) -> Any:
-    """``num / den`` as Float64, null where ``den`` is 0 (as ``tables._null_if_zero``)."""
-    return nw.when(den > 0).then(num.cast(nw.Float64) / den)
+def namespace(nw: Any) -> Namespace[Any]:
+    """The `loyaltymetrics._rules` namespace of narwhals expressions."""
+
+    def if_else(cond: Any, x: Any, y: Any) -> Any:
+        then = nw.when(cond).then(x)
+        return then if y is None else then.otherwise(y)
+
+    def cases(pairs: list[tuple[Any, float]], otherwise: Any) -> Any:
+        if not pairs:
+            return otherwise
+        (cond, x), *rest = pairs
+        chain = nw.when(cond).then(x)
+        for cond, x in rest:
+            chain = chain.when(cond).then(x)
+        return chain.otherwise(otherwise)
+
+    return Namespace(
+        sqrt=lambda x: x.sqrt(),
+        clip=lambda x, low, high: x.clip(low, high),
+        # not nw.min_horizontal: on Dask it fails ("objects are not co-aligned") after a
+        # group-by; the rules only take the min/max of two non-null values
+        fmin=lambda a, b: nw.when(a <= b).then(a).otherwise(b),
+        fmax=lambda a, b: nw.when(a >= b).then(a).otherwise(b),
+        if_else=if_else,
+        cases=cases,
+        to_float=lambda x: x.cast(nw.Float64),
+    )
 
 
 # -- rfm_summary --------------------------------------------------------------------------

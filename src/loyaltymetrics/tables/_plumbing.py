@@ -7,39 +7,14 @@ parts (``partitions=``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import polars as pl
 
 from loyaltymetrics._periods import period_index
 
 from ._narwhals import AMOUNT, PERIOD, is_foreign_frame
-
-FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _is_pandas(obj: object) -> bool:
-    return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ == "DataFrame"
-
-
-def accepts_pandas(func: F) -> F:
-    """Convert a pandas DataFrame first argument to polars at the edge.
-
-    pandas stays optional: it is never imported here. The result is a polars DataFrame
-    (pandas in, polars out); call ``.to_pandas()`` on it if needed (that needs pyarrow).
-    """
-
-    @functools.wraps(func)
-    def wrapper(frame: object, *args: Any, **kwargs: Any) -> Any:
-        if _is_pandas(frame):
-            frame = pl.from_pandas(frame)
-        return func(frame, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -92,11 +67,6 @@ def lazy_null_guard(cols: list[str]) -> pl.Expr:
             pl.Int8, strict=True
         )
     return guard
-
-
-def like(tx: object, result: pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """``result`` as the same kind of frame as ``tx``: lazy in, lazy out."""
-    return result if isinstance(tx, pl.LazyFrame) else result.collect()
 
 
 def check_log(
