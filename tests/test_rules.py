@@ -198,3 +198,30 @@ def test_z_quantile_rejects_bad_confidence(confidence: Any) -> None:
 
 def test_z_quantile_value() -> None:
     assert _rules.z_quantile(0.95) == pytest.approx(1.959963984540054)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    bases=st.lists(st.integers(-100_000, 100_000), min_size=1, max_size=20),
+    unit=st.sampled_from(["D", "W", "M", "Q", "Y", "h"]),
+    n=st.integers(1, 5),
+)
+def test_period_bucket_is_the_same_for_ints_polars_and_narwhals(
+    bases: list[int], unit: str, n: int
+) -> None:
+    from loyaltymetrics._periods import bucket, first_of
+
+    python = [bucket(b, unit, n) for b in bases]
+    frame = pl.DataFrame({"b": bases}, schema={"b": pl.Int64})
+    assert frame.select(bucket(pl.col("b"), unit, n))["b"].to_list() == python
+    native = nw.from_native(frame).select(bucket(nw.col("b"), unit, n)).to_native()
+    assert native["b"].to_list() == python
+    # floor division: the first unit of a period is in it, and the next period starts after
+    for b, index in zip(bases, python, strict=True):
+        first = first_of(index, unit, n)
+        assert bucket(first, unit, n) == index
+        assert first <= b
+        assert bucket(first_of(index + 1, unit, n), unit, n) == index + 1
+    if unit == "W":  # weeks start on Mondays: day -3 is Monday 1969-12-29
+        assert bucket(-3, "W") == 0
+        assert bucket(-4, "W") == -1

@@ -48,6 +48,43 @@ def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataTy
     )
 
 
+def _cohort_rows(
+    active: pl.LazyFrame, end_index: pl.Expr | None, unit: str, n: int
+) -> pl.LazyFrame:
+    """The rows of `cohort_retention` from the active counts per cell (the last stage).
+
+    `active` has one row per observed (``__cohort``, ``period_index``) cell with a buyer,
+    its counts summed over the parts (cells of disjoint customers add up). The size of a
+    cohort is its cell at index 0 (everyone buys in their first period). Every cell from
+    index 0 up to the last observed period (the period of `end_index`, else the latest
+    active cell) gets a row, with ``active = 0`` where nobody bought: unobserved cells
+    are absent, never 0.
+    """
+    sizes = active.filter(pl.col("period_index") == 0).select(
+        "__cohort", pl.col("active").alias("cohort_size")
+    )
+    sizes = sizes.join(
+        active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
+        how="cross",
+    )
+    last_index = end_index if end_index is not None else pl.col("__last")
+    grid = sizes.with_columns(
+        pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
+    ).explode("period_index")
+    return (
+        grid.join(active, on=["__cohort", "period_index"], how="left")
+        .with_columns(pl.col("active").fill_null(0))
+        .sort("__cohort", "period_index")
+        .select(
+            calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
+            "period_index",
+            "cohort_size",
+            "active",
+            (pl.col("active") / pl.col("cohort_size")).alias("retention"),
+        )
+    )
+
+
 def _cohort_retention_portable(
     tx: Any,
     *,
@@ -232,35 +269,6 @@ def cohort_retention(
             activity = activity.filter(pl.col(PERIOD) <= end_index)
         return _cohort_cells(activity, part_tx, cid, dtype)
 
-    # cells of disjoint customers add up; the size of a cohort is its cell at index 0
-    # (everyone buys in their first period), the last period the latest active cell
-    def finish(active: pl.LazyFrame) -> pl.LazyFrame:
-        sizes = active.filter(pl.col("period_index") == 0).select(
-            "__cohort", pl.col("active").alias("cohort_size")
-        )
-        sizes = sizes.join(
-            active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
-            how="cross",
-        )
-        last_index = end_index if end_index is not None else pl.col("__last")
-        grid = sizes.with_columns(
-            pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
-                "period_index"
-            )
-        ).explode("period_index")
-        return (
-            grid.join(active, on=["__cohort", "period_index"], how="left")
-            .with_columns(pl.col("active").fill_null(0))
-            .sort("__cohort", "period_index")
-            .select(
-                calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
-                "period_index",
-                "cohort_size",
-                "active",
-                (pl.col("active") / pl.col("cohort_size")).alias("retention"),
-            )
-        )
-
     return in_parts(
         tx,
         lf,
@@ -269,5 +277,5 @@ def cohort_retention(
         check_partitions(partitions, tx),
         build,
         lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
-        finish,
+        lambda active: _cohort_rows(active, end_index, unit, n),
     )
