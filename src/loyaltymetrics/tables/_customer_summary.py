@@ -11,17 +11,17 @@ from loyaltymetrics._periods import literal_period, on_column_clock, period_inde
 
 from . import _narwhals as pn
 from ._engine import PolarsFrame, table
-from ._narwhals import AMOUNT, PERIOD
+from ._narwhals import AMOUNT, PERIOD, require
 from ._plumbing import (
     by_customer,
     check_log,
+    check_no_nulls,
     check_partitions,
     customer_period_key,
     group_customers,
     in_parts,
     key_parts,
     lazy_null_guard,
-    require,
 )
 
 
@@ -234,11 +234,8 @@ def customer_summary(
         require(schema, discount, "discount")
         if schema[discount] != pl.Boolean:
             raise TypeError(f"discount column {discount!r} must be Boolean; got {schema[discount]}")
-        if isinstance(tx, pl.DataFrame) and tx[discount].null_count():
-            raise ValueError(
-                f"column {discount!r} has {tx[discount].null_count()} null value(s); "
-                "drop or fill them first (rows are never dropped silently)"
-            )
+        if isinstance(tx, pl.DataFrame):
+            check_no_nulls(tx, [discount])
         cols.append(pl.col(discount).alias("__discount"))
     end_day = (
         pl.col("__last_day").max()
