@@ -2,7 +2,7 @@
 
 The table functions send polars frames straight to their native plans; only other
 frames (DuckDB, Spark, Dask, pyarrow) go through narwhals. The one cost on the polars
-path is the check ``_portable.is_foreign_frame``, measured here against a whole
+path is the check ``tables._narwhals.is_foreign_frame``, measured here against a whole
 ``rfm_summary`` call on a two-row frame (the smallest call there is)::
 
     .venv/bin/python benchmarks/bench_dispatch.py
@@ -15,7 +15,8 @@ import timeit
 
 import polars as pl
 
-from loyaltymetrics import _portable, tables
+from loyaltymetrics import tables
+from loyaltymetrics.tables import _narwhals
 
 
 def main() -> None:
@@ -25,8 +26,8 @@ def main() -> None:
     )
     lf = df.lazy()
     n, m = 200_000, 500
-    eager = min(timeit.repeat(lambda: _portable.is_foreign_frame(df), number=n, repeat=5)) / n
-    lazy = min(timeit.repeat(lambda: _portable.is_foreign_frame(lf), number=n, repeat=5)) / n
+    eager = min(timeit.repeat(lambda: _narwhals.is_foreign_frame(df), number=n, repeat=5)) / n
+    lazy = min(timeit.repeat(lambda: _narwhals.is_foreign_frame(lf), number=n, repeat=5)) / n
     call = min(timeit.repeat(lambda: tables.rfm_summary(df, amount="amount"), number=m, repeat=5))
     call /= m
     print(f"dispatch check, DataFrame: {eager * 1e6:.2f} µs")

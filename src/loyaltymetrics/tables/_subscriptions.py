@@ -33,9 +33,10 @@ from typing import Any
 
 import polars as pl
 
-from ._frames import require as _require
-from ._frames import schema_of as _schema
-from ._periods import calendar_index, calendar_start, on_column_clock, parse_period
+from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
+
+from ._narwhals import require as _require
+from ._plumbing import schema_of as _schema
 
 __all__ = ["subscription_lifetimes", "survival_table"]
 

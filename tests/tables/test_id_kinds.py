@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
+from loyaltymetrics.tables import _plumbing, _rfm
 
 DAY0 = dt.datetime(2023, 12, 30, 8)
 BIG = 1 << 40
@@ -141,10 +142,10 @@ def test_ids_near_the_key_limits(call: str) -> None:
 def test_the_packed_sort_is_used_where_the_ranges_fit(kind: str, packed: bool) -> None:
     """The kinds above cover both sides of the packed-sort test, eager and lazy."""
     log = _log([(0, 0, 1), (9, 24 * 200, 2)]).with_columns(ID_KINDS[kind][0](pl.col("customer_id")))
-    frame = log.lazy().select("customer_id", pl.lit(0, pl.Int64).alias(tables._PERIOD))
+    frame = log.lazy().select("customer_id", pl.lit(0, pl.Int64).alias(_plumbing.PERIOD))
     dtype = log.schema["customer_id"]
-    assert (tables._packed_order(frame, log, "customer_id", dtype) is not None) is packed
-    assert tables._packed_order(frame, log.lazy(), "customer_id", dtype) is None
+    assert (_rfm._packed_order(frame, log, "customer_id", dtype) is not None) is packed
+    assert _rfm._packed_order(frame, log.lazy(), "customer_id", dtype) is None
 
 
 COLLIDING_HASHES: dict[str, Callable[[pl.Expr], pl.Expr]] = {
@@ -167,7 +168,7 @@ def test_string_ids_whose_hashes_collide(
     expected = _collect(fn(log))
     other = log.with_columns(to_kind(pl.col("customer_id")))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tables, "_id_hash", COLLIDING_HASHES[hashing])
+        mp.setattr(_plumbing, "id_hash", COLLIDING_HASHES[hashing])
         got = _collect(fn(other.lazy() if lazy else other))
     if "customer_id" in got.columns:
         got = got.with_columns(back(pl.col("customer_id")))

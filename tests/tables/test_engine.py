@@ -1,9 +1,10 @@
 """One definition, many engines: the portable narwhals plans agree with the polars plans.
 
-Every table function's portable plan (``loyaltymetrics._portable``) runs on each engine's
-own frame and is compared with the polars plan (``tables.<function>`` on a polars
-DataFrame): same columns, same dtypes after conversion to polars, same values, same
-order. Spark tests are marked ``spark`` (``pytest -m spark`` / ``-m "not spark"``).
+Every table function's portable plan (next to its polars plan in
+``loyaltymetrics.tables._<table>``) runs on each engine's own frame and is compared with
+the polars plan (``tables.<function>`` on a polars DataFrame): same columns, same dtypes
+after conversion to polars, same values, same order. Spark tests are marked ``spark``
+(``pytest -m spark`` / ``-m "not spark"``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from loyaltymetrics import _portable, datasets, tables
+from loyaltymetrics import datasets, stats, tables
+from loyaltymetrics.tables import (
+    _cohorts,
+    _customer_summary,
+    _period_summary,
+    _rfm,
+    _survey_summary,
+)
+
+# the portable (narwhals) plan of each table, called directly: forced onto any frame
+PORTABLE: dict[str, Callable[..., Any]] = {
+    "rfm_summary": _rfm._rfm_summary_portable,
+    "cohort_retention": _cohorts._cohort_retention_portable,
+    "period_summary": _period_summary._period_summary_portable,
+    "survey_summary": _survey_summary._survey_summary_portable,
+    "customer_summary": _customer_summary._customer_summary_portable,
+}
 
 pytest.importorskip("narwhals")
 
@@ -180,7 +197,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _portable_plan(function: str, frame: Any, **options: Any) -> Any:
-    return getattr(_portable, function)(frame, **{**DEFAULTS[function], **options})
+    return PORTABLE[function](frame, **{**DEFAULTS[function], **options})
 
 
 def _polars_plan(function: str, data: pl.DataFrame, **options: Any) -> pl.DataFrame:
@@ -343,7 +360,7 @@ def test_public_function_on_every_engine(
 def test_portable_plan_equals_polars_plan(engine_name: str) -> None:
     # the narwhals plan forced onto frames that normally take the polars path
     frame = ENGINES[engine_name](LOG)
-    out = _portable.rfm_summary(
+    out = PORTABLE["rfm_summary"](
         frame,
         customer_id="customer_id",
         timestamp="timestamp",
@@ -397,7 +414,7 @@ def test_civil_day_numbers_match_polars_on_random_logs(
     # dates on both sides of 1970 and of leap days; the portable plan computes day numbers
     # from year/month/day only
     log = _random_log(rows)
-    out = _portable.rfm_summary(
+    out = PORTABLE["rfm_summary"](
         log,
         customer_id="customer_id",
         timestamp="timestamp",
@@ -506,3 +523,104 @@ def test_empty_logs_give_empty_tables() -> None:
         expected = _polars_plan(function, empty)
         assert out.height == expected.height == 0
         assert out.columns == expected.columns
+
+
+# -- the engine boundary (tables._engine) ---------------------------------------------------
+
+KIND_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("rfm_summary", {"amount": "amount"}),
+    ("cohort_retention", {}),
+    ("period_summary", {}),
+    ("survey_summary", {"by": "segment", "nps": "ltr"}),
+    ("customer_summary", {}),
+]
+EXPECTED_KIND = {
+    "polars": "polars.dataframe",
+    "polars-lazy": "polars.lazyframe",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "duckdb": "duckdb",
+    "dask": "dask",
+}
+
+
+@pytest.mark.parametrize(("function", "options"), KIND_CALLS, ids=[c[0] for c in KIND_CALLS])
+@pytest.mark.parametrize("name", sorted(EXPECTED_KIND))
+def test_every_table_function_returns_the_callers_frame_kind(
+    name: str, function: str, options: dict[str, Any]
+) -> None:
+    # issue 18 item 12: pandas in, pandas out (polars out before), and so on
+    if name == "dask" and function != "rfm_summary":
+        pytest.skip("Dask runs one function here (seconds per query); the others above")
+    if name == "pyarrow" and function == "customer_summary":
+        pytest.skip("a pyarrow Table cannot run customer_summary (approximate median)")
+    data = SURVEY if function == "survey_summary" else LOG
+    out = getattr(tables, function)(ENGINES[name](data), **options)
+    assert type(out).__module__.startswith(EXPECTED_KIND[name])
+    expected = getattr(tables, function)(data, **options)
+    assert_frame_equal(_to_polars(out), expected, check_dtypes=False)
+
+
+@pytest.mark.parametrize("function", ["calibration_holdout_split", "rfm_segments"])
+def test_polars_only_table_functions_return_pandas_for_pandas(function: str) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    if function == "rfm_segments":
+        data, options = tables.rfm_summary(LOG, amount="amount"), {}
+    else:
+        data = LOG
+        options = {"calibration_end": dt.date(2020, 12, 31), "holdout_end": dt.date(2021, 5, 31)}
+    out = getattr(tables, function)(data.to_pandas(), **options)
+    assert isinstance(out, pd.DataFrame)
+    pd.testing.assert_frame_equal(out, getattr(tables, function)(data, **options).to_pandas())
+
+
+def _single_detractor() -> pl.DataFrame:
+    return pl.DataFrame({"segment": ["a", "b", "b"], "ltr": [3.0, 10.0, 0.0]})
+
+
+@pytest.mark.parametrize(
+    "name", [*ENGINES, pytest.param("spark", marks=pytest.mark.spark)], ids=[*ENGINES, "spark"]
+)
+def test_single_detractor_nps_interval_is_minus_100_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str
+) -> None:
+    # issue 18 item 10: the portable plan gave -98.5, an interval without its estimate
+    _, convert = to_engine(name)
+    out = _to_polars(tables.survey_summary(convert(_single_detractor()), by="segment", nps="ltr"))
+    row = out.row(0, named=True)
+    assert row["nps"] == -100.0
+    assert row["nps_low"] == -100.0
+    reference = stats.nps_interval([3.0])
+    assert (row["nps_low"], row["nps_high"]) == (reference.low, reference.high)
+    assert out.row(1, named=True)["nps"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "name", [*ENGINES, pytest.param("spark", marks=pytest.mark.spark)], ids=[*ENGINES, "spark"]
+)
+@pytest.mark.parametrize("by", [5, ["segment", 3], {"segment"}])
+def test_survey_summary_bad_by_names_the_argument_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, by: Any
+) -> None:
+    # issue 18 item 11: polars said "'int' object is not iterable"
+    _, convert = to_engine(name)
+    with pytest.raises(TypeError, match=r"^by must be a column name or a list of names; got "):
+        tables.survey_summary(convert(_single_detractor()), by=by, nps="ltr")
+
+
+@pytest.mark.parametrize("function", sorted(PORTABLE))
+def test_portable_plans_take_the_public_parameters(function: str) -> None:
+    # the boundary hands every option by name to the portable plan
+    import inspect
+
+    public = inspect.signature(getattr(tables, function)).parameters
+    portable = inspect.signature(PORTABLE[function]).parameters
+    assert list(portable) == list(public)
+
+
+def test_the_boundary_rejects_other_objects_naming_the_argument() -> None:
+    with pytest.raises(TypeError, match=r"^survey must be a polars DataFrame or LazyFrame"):
+        tables.survey_summary([1, 2], nps="ltr")
+    with pytest.raises(TypeError, match=r"^rfm must be a polars DataFrame or LazyFrame"):
+        tables.rfm_segments({"frequency": [1]})

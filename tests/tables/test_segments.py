@@ -27,7 +27,7 @@ from polars.testing import assert_frame_equal
 import loyaltymetrics as lm
 from loyaltymetrics import expr as lmx
 from loyaltymetrics import tables
-from loyaltymetrics._segments import DEFAULT_SEGMENTS, SEGMENT_NAMES
+from loyaltymetrics.tables._segments import DEFAULT_SEGMENTS, SEGMENT_NAMES
 
 REL = 1e-9
 ABS = 1e-9

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
+from loyaltymetrics.tables import _plumbing
 
 DAY0 = dt.datetime(2023, 12, 30, 8)
 
@@ -92,7 +93,7 @@ def test_parts_are_disjoint_and_cover_every_customer() -> None:
         # every row tagged with its part: the part's smallest id
         return frame.with_columns(pl.col("customer_id").min().alias("part"))
 
-    out = tables._in_parts(
+    out = _plumbing.in_parts(
         ids, ids.lazy(), "customer_id", ["customer_id"], 7, build, lambda f: f, lambda f: f
     ).collect()
     assert out.height == 1_000
