@@ -4,9 +4,11 @@ Every function takes a polars ``DataFrame`` or ``LazyFrame`` and returns the sam
 a ``LazyFrame`` in gives a ``LazyFrame`` out, and nothing runs before it is collected
 (with ``partitions=k > 1``, the ``LazyFrame`` out is a deferred source that reads and
 computes the k parts one after the other when it is collected). A pandas
-``DataFrame`` is accepted too and converted at the edge (``polars.from_pandas``); the
-result is then a polars ``DataFrame`` (pandas stays an optional extra,
-``pip install "loyaltymetrics[pandas]"``). Column
+``DataFrame`` is accepted too: it is converted at the edge (``polars.from_pandas``) and
+the result comes back as a pandas ``DataFrame`` (pandas stays an optional extra,
+``pip install "loyaltymetrics[pandas]"``). DuckDB relations, pyarrow tables, Dask and
+Spark frames run inside their engine (``pip install "loyaltymetrics[engines]"``) and
+come back as the same kind of frame. Column
 names are keyword arguments with the defaults ``customer_id="customer_id"``,
 ``timestamp="timestamp"`` and ``amount="amount"``.
 
