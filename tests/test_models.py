@@ -32,6 +32,7 @@ from loyaltymetrics.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
     GammaGammaModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
     customer_lifetime_value,
 )
@@ -47,6 +48,9 @@ BG_NBD_CDNOW = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 BG_NBD_CDNOW_LL = -9582.4
 PARETO_CDNOW = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 PARETO_CDNOW_LL = -9595.0
+# Batislam, Denizel & Filiztekin (2007) model on the same data: r = 0.525, α = 6.183,
+# a = 0.891, b = 1.614 (BTYDplus, an independent R implementation; see test_mbg_nbd.py).
+MBG_CDNOW = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 # Fader & Hardie (2013), The Gamma-Gamma Model of Monetary Value, note 025
 # (http://brucehardie.com/notes/025/): the 946 CDNOW repeat buyers.
 GG_CDNOW = {"p": 6.25, "q": 3.74, "v": 15.44}
@@ -803,6 +807,7 @@ SIMULATED = [
     pytest.param(BetaGeoModel, BG_NBD_CDNOW, 39.0, id="bg_nbd"),
     pytest.param(ParetoNBDModel, PARETO_CDNOW, 39.0, id="pareto_nbd"),
     pytest.param(BetaGeoBetaBinomModel, BG_BB_DONATIONS, 6, id="bg_bb"),
+    pytest.param(ModifiedBetaGeoModel, MBG_CDNOW, 39.0, id="mbg_nbd"),
 ]
 
 
@@ -854,7 +859,12 @@ def test_simulate_schema_determinism_and_invariants(
 
 
 @pytest.mark.parametrize(
-    ("cls", "params"), [(BetaGeoModel, BG_NBD_CDNOW), (ParetoNBDModel, PARETO_CDNOW)]
+    ("cls", "params"),
+    [
+        (BetaGeoModel, BG_NBD_CDNOW),
+        (ParetoNBDModel, PARETO_CDNOW),
+        (ModifiedBetaGeoModel, MBG_CDNOW),
+    ],
 )
 def test_simulate_takes_one_observation_length_per_customer(
     cls: Any, params: dict[str, float]
@@ -943,36 +953,45 @@ def histories(draw: st.DrawFn, max_x: int = 80, max_t: float = 200.0) -> tuple[i
     return x, t_x, big_t
 
 
+TRANSACTION_KINDS = ["bg", "pareto", "mbg"]
+"""The continuous-time transaction models of the property tests (BG/NBD, Pareto/NBD, MBG/NBD)."""
+TRANSACTION_CLASSES: dict[str, Any] = {
+    "bg": BetaGeoModel,
+    "pareto": ParetoNBDModel,
+    "mbg": ModifiedBetaGeoModel,
+}
+TRANSACTION_CDNOW = {"bg": BG_NBD_CDNOW, "pareto": PARETO_CDNOW, "mbg": MBG_CDNOW}
+
+
 def _transaction_model(kind: str, params: dict[str, float]) -> Any:
-    return (
-        BetaGeoModel.from_params(**params) if kind == "bg" else ParetoNBDModel.from_params(**params)
-    )
+    return TRANSACTION_CLASSES[kind].from_params(**params)
 
 
 def _with_edge_cases(draw: st.DrawFn, kind: str, params: dict[str, float]) -> dict[str, float]:
     """Move some draws onto the parameter values where closed forms are 0/0 or 0·∞ or
     their Gauss hypergeometric functions are degenerate (c - a - b whole)."""
     edge = draw(st.sampled_from(["none", "none", "one", "whole", "sum_one"]))
-    first = "a" if kind == "bg" else "r"  # BG/NBD: a - 1 and a - r; Pareto/NBD: r and s
+    beta_geometric = kind != "pareto"  # BG/NBD and MBG/NBD share the expectation routine
+    first = "a" if beta_geometric else "r"  # BG/NBD: a - 1 and a - r; Pareto/NBD: r and s
     if edge == "one":
         params[first] = 1.0
     elif edge == "whole":
         shift = draw(st.integers(-2, 3))
-        if kind == "bg" and 0.05 <= params["r"] + shift <= 10.0:
+        if beta_geometric and 0.05 <= params["r"] + shift <= 10.0:
             params["a"] = params["r"] + shift
-        elif kind != "bg":
+        elif not beta_geometric:
             params[draw(st.sampled_from(["r", "s"]))] = float(draw(st.integers(1, 4)))
-    elif edge == "sum_one" and kind == "bg" and params["a"] < 0.95:
+    elif edge == "sum_one" and beta_geometric and params["a"] < 0.95:
         params["b"] = 1.0 - params["a"]
     return params
 
 
 def _model_and_history(draw: st.DrawFn, kind: str) -> tuple[Any, tuple[int, float, float]]:
-    params = _with_edge_cases(draw, kind, draw(bg_params if kind == "bg" else pareto_params))
+    params = _with_edge_cases(draw, kind, draw(pareto_params if kind == "pareto" else bg_params))
     return _transaction_model(kind, params), draw(histories())
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_p_alive_is_a_probability(kind: str, data: st.DataObject) -> None:
@@ -981,14 +1000,14 @@ def test_p_alive_is_a_probability(kind: str, data: st.DataObject) -> None:
     assert 0.0 <= p <= 1.0
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_expected_purchases_is_non_negative_and_non_decreasing_in_t(
     kind: str, data: st.DataObject
 ) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    t = np.array([0.0, 0.5, 1.0, 5.0, 20.0, 100.0])
+    t = np.array([0.0, 0.01, 0.5, 1.0, 5.0, 20.0, 100.0, 1e4])
     e = model.expected_purchases(t, [x], [t_x], [big_t])
     assert e.shape == t.shape
     assert np.all(np.isfinite(e))
@@ -997,27 +1016,29 @@ def test_expected_purchases_is_non_negative_and_non_decreasing_in_t(
     assert np.all(np.diff(e) >= -1e-9 * np.maximum(e[1:], 1.0))
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_expected_purchases_new_starts_at_zero_and_grows(kind: str, data: st.DataObject) -> None:
     model, _ = _model_and_history(data.draw, kind)
-    t = np.array([0.0, 0.1, 1.0, 10.0, 100.0, 1000.0])
+    t = np.array([0.0, 0.1, 1.0, 10.0, 100.0, 1000.0, 1e6])
     e = model.expected_purchases_new(t)
+    assert isinstance(e, np.ndarray)
     assert e[0] == 0.0
     assert np.all(np.isfinite(e))
     assert np.all(np.diff(e) >= -1e-9 * np.maximum(e[1:], 1.0))
     assert model.expected_purchases_new(0.0) == 0.0
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data(), more=st.floats(0.01, 100.0), earlier=st.floats(0.0, 0.99))
 def test_p_alive_falls_with_time_since_last_purchase(
     kind: str, data: st.DataObject, more: float, earlier: float
 ) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    assume(x > 0)
+    if kind != "mbg":  # BG/NBD and Pareto/NBD: x = 0 has no dropout before T to weigh
+        assume(x > 0)
     # longer observation, same last purchase: less likely alive
     p = model.p_alive([x, x], [t_x, t_x], [big_t, big_t + more])
     assert p[1] <= p[0] + 1e-12
@@ -1162,7 +1183,7 @@ def _expanded_weights_case(
     assert weighted.log_likelihood == pytest.approx(expanded.log_likelihood, rel=1e-9)
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_integer_weights_equal_expanded_rows_continuous(cls: Any, cdnow: pl.DataFrame) -> None:
     rng = np.random.default_rng(11)
     rows = rng.choice(cdnow.height, 300, replace=False)
@@ -1184,11 +1205,12 @@ def test_integer_weights_equal_expanded_rows_bg_bb(donations: pl.DataFrame) -> N
     _expanded_weights_case(BetaGeoBetaBinomModel, data, weights)
 
 
-def test_zero_weights_drop_rows(cdnow: pl.DataFrame) -> None:
+@pytest.mark.parametrize("cls", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_zero_weights_drop_rows(cls: Any, cdnow: pl.DataFrame) -> None:
     x, t_x, big_t = _rfm(cdnow)
     keep = np.arange(x.size) % 3 != 0
-    weighted = BetaGeoModel.fit(x, t_x, big_t, weights=keep.astype(np.float64))
-    subset = BetaGeoModel.fit(x[keep], t_x[keep], big_t[keep])
+    weighted = cls.fit(x, t_x, big_t, weights=keep.astype(np.float64))
+    subset = cls.fit(x[keep], t_x[keep], big_t[keep])
     for name, value in subset.params.items():
         assert weighted.params[name] == pytest.approx(value, rel=1e-6), name
 
@@ -1200,6 +1222,7 @@ ALL_MODELS = [
     pytest.param(ParetoNBDModel, PARETO_CDNOW, id="pareto_nbd"),
     pytest.param(GammaGammaModel, GG_CDNOW, id="gamma_gamma"),
     pytest.param(BetaGeoBetaBinomModel, BG_BB_DONATIONS, id="bg_bb"),
+    pytest.param(ModifiedBetaGeoModel, MBG_CDNOW, id="mbg_nbd"),
 ]
 
 
@@ -1299,20 +1322,24 @@ BAD_RFM = [
 ]
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 @pytest.mark.parametrize("method", ["fit", "p_alive", "expected_purchases"])
 @pytest.mark.parametrize(("x", "t_x", "big_t", "message"), BAD_RFM)
 def test_bad_rfm_names_the_argument_and_first_bad_index(
     cls: Any, method: str, x: list[float], t_x: list[float], big_t: list[float], message: str
 ) -> None:
-    model = cls.from_params(**(BG_NBD_CDNOW if cls is BetaGeoModel else PARETO_CDNOW))
+    model = cls.from_params(**_cdnow_params(cls))
     call: Callable[..., Any] = getattr(cls if method == "fit" else model, method)
     args = (1.0, x, t_x, big_t) if method == "expected_purchases" else (x, t_x, big_t)
     with pytest.raises(ValueError, match=message):
         call(*args)
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+def _cdnow_params(cls: Any) -> dict[str, float]:
+    return next(TRANSACTION_CDNOW[k] for k, c in TRANSACTION_CLASSES.items() if c is cls)
+
+
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_bad_weights_and_horizons(cls: Any) -> None:
     with pytest.raises(ValueError, match=r"weights\[1\]=-1"):
         cls.fit([1, 0], [1.0, 0.0], [5.0, 5.0], weights=[1, -1])
@@ -1322,7 +1349,7 @@ def test_bad_weights_and_horizons(cls: Any) -> None:
         cls.fit([1, 0], [1.0, 0.0], [5.0, 5.0], weights=[0, 0])
     with pytest.raises(ValueError, match=r"empty"):
         cls.fit([], [], [])
-    model = cls.from_params(**(BG_NBD_CDNOW if cls is BetaGeoModel else PARETO_CDNOW))
+    model = cls.from_params(**_cdnow_params(cls))
     with pytest.raises(ValueError, match=r"t must be non-negative"):
         model.expected_purchases(-1.0, [1], [1.0], [5.0])
     with pytest.raises(ValueError, match=r"t must be non-negative"):
@@ -1432,13 +1459,13 @@ def test_clv_ignores_monetary_value_without_repeat_purchases(clv_inputs: Any) ->
 @pytest.mark.parametrize(
     ("unit", "units_per_week"), [("D", 7.0), ("M", 1.0 / WEEKS_PER_MONTH)], ids=["days", "months"]
 )
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 def test_clv_is_the_same_in_any_time_unit(
     clv_inputs: Any, unit: str, units_per_week: float, kind: str
 ) -> None:
     # rescaling time by c rescales the rate parameters (alpha, beta) by c and nothing else
     _, gg, (x, t_x, big_t, m) = clv_inputs
-    params = BG_NBD_CDNOW if kind == "bg" else PARETO_CDNOW
+    params = TRANSACTION_CDNOW[kind]
     rescaled = {
         k: val * (units_per_week if k in ("alpha", "beta") else 1.0) for k, val in params.items()
     }
@@ -1520,7 +1547,7 @@ def test_constant_spend_is_not_identified() -> None:
         GammaGammaModel.fit([1, 2, 3, 4] * 10, [10.0] * 40)
 
 
-@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_without_repeat_purchases_the_model_is_not_identified(model: Any) -> None:
     # every frequency 0: the likelihood does not depend on the dropout parameters
     with pytest.raises(ValueError, match="no customer has a repeat purchase"):
@@ -1532,7 +1559,7 @@ def test_bg_bb_without_repeat_purchases_is_not_identified() -> None:
         BetaGeoBetaBinomModel.fit([0] * 5, [0] * 5, [6] * 5)
 
 
-@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_customers_first_seen_at_the_end_are_allowed(model: Any) -> None:
     # T = 0 with x = 0 contributes a likelihood of 1: the fit equals the fit without them
     sim = BetaGeoModel.from_params(**BG_NBD_CDNOW).simulate(800, 39.0, seed=5)

@@ -1,4 +1,21 @@
-"""Shared machinery of the models: input checks, maximum likelihood, standard errors."""
+"""Shared machinery of the models: base class, checks, maximum likelihood, numerics.
+
+Also the standard errors, the robust Gauss hypergeometric function and the simulation
+set-up.
+
+What is shared, and as what:
+
+* ``BaseModel``, a frozen dataclass base class, holds what every model *is*: the four
+  fields (``params``, ``log_likelihood``, ``standard_errors``, ``n_customers``), the
+  ``PARAM_NAMES`` contract, ``from_params`` and the repr. A base class, because these
+  are state and implementation shared by inheritance; a Protocol shares neither, and a
+  mixin cannot declare dataclass fields (the subclasses must stay slotted, frozen
+  dataclasses, so that ``model.extra = 1`` fails).
+* ``TransactionModel`` (in ``_transaction``) is a Protocol, because its users
+  (``evaluate_holdout``, ``plot``, ``customer_lifetime_value``) accept *any* object with
+  the two prediction methods, including a user's own model that does not inherit from us.
+* Everything else here is plain functions: checks and numerics used by several models.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +23,9 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from scipy import optimize
@@ -22,6 +40,74 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 
 class ConvergenceError(RuntimeError):
     """Raised when maximum likelihood fails; the message carries the optimiser's reason."""
+
+
+def empty_mapping() -> Mapping[str, float]:
+    """An empty read-only mapping: the standard errors of a model built from parameters."""
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BaseModel:
+    """Fields, ``from_params`` and repr shared by every fitted model (see the module doc).
+
+    Subclasses are ``@dataclass(frozen=True, slots=True, repr=False)`` too (so that they
+    stay immutable and slotted) and set ``PARAM_NAMES``.
+    """
+
+    params: Mapping[str, float]
+    log_likelihood: float = math.nan
+    standard_errors: Mapping[str, float] = field(default_factory=empty_mapping)
+    n_customers: float = 0.0
+
+    PARAM_NAMES: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({format_params(self.params)})"
+
+    @classmethod
+    def from_params(cls, **params: float) -> Self:
+        """Build a model from known parameters (the names in ``PARAM_NAMES``, all positive).
+
+        The model has no fit statistics: ``log_likelihood`` is ``nan``, ``standard_errors``
+        is empty and ``n_customers`` is 0.
+
+        Raises
+        ------
+        TypeError
+            If a parameter is missing or unexpected (the message lists both).
+        ValueError
+            If a parameter is not a finite positive number.
+
+        Examples
+        --------
+        >>> from loyaltymetrics import models
+        >>> models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        BetaGeoModel(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        """
+        return cls(MappingProxyType(check_params(cls.__name__, cls.PARAM_NAMES, params)))
+
+    def _values(self) -> tuple[float, ...]:
+        """The parameters in ``PARAM_NAMES`` order."""
+        return tuple(self.params[name] for name in self.PARAM_NAMES)
+
+
+def check_simulation_args(n_customers: Any, seed: Any) -> None:
+    """``n_customers`` a whole number >= 1 and ``seed`` an int, else TypeError/ValueError."""
+    for name, value in (("n_customers", n_customers), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if n_customers < 1:
+        raise ValueError(f"n_customers must be >= 1; got n_customers={n_customers}")
+
+
+def simulation_setup(n_customers: Any, T: Any, seed: Any) -> tuple[np.random.Generator, FloatArray]:
+    """Checked simulation arguments: the generator and one observation length per customer."""
+    check_simulation_args(n_customers, seed)
+    big_t = np.broadcast_to(as_array(T, "T"), (n_customers,)).astype(np.float64)
+    if not (big_t > 0).all():
+        raise ValueError("T must be positive")
+    return np.random.default_rng(seed), big_t
 
 
 _PARALLEL_MIN = 200_000

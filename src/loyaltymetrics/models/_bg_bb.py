@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -16,10 +14,6 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def _over_gamma_minus_one(
@@ -112,7 +106,7 @@ def _loglik(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoBetaBinomModel:
+class BetaGeoBetaBinomModel(b.BaseModel):
     r"""The BG/BB model: Bernoulli transactions with beta-geometric dropout, in discrete time.
 
     At each of $n$ transaction opportunities (e.g. yearly donation drives) an active
@@ -156,27 +150,7 @@ class BetaGeoBetaBinomModel:
     -33225.6
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
-
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
-
-    def __repr__(self) -> str:
-        return f"BetaGeoBetaBinomModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> BetaGeoBetaBinomModel:
-        """Build a model from known `alpha`, `beta`, `gamma`, `delta` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.BetaGeoBetaBinomModel.from_params(alpha=1.2, beta=0.75, gamma=0.66, delta=2.8)
-        BetaGeoBetaBinomModel(alpha=1.2, beta=0.75, gamma=0.66, delta=2.8)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -219,10 +193,6 @@ class BetaGeoBetaBinomModel:
         params, ll = b.fit_mle(objective, np.ones(4), cls.PARAM_NAMES, total)
         return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), total)
 
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["alpha"], p["beta"], p["gamma"], p["delta"]
-
     def p_alive(self, frequency: Any, recency: Any, n_periods: Any) -> FloatArray:
         r"""Probability of being active at the next opportunity $n + 1$ (FHS 2010, eq. 11).
 
@@ -240,8 +210,8 @@ class BetaGeoBetaBinomModel:
             Probabilities in [0, 1].
         """
         x, t_x, n = check_discrete(frequency, recency, n_periods)
-        al, be, ga, de = self._p()
-        ll, _ = _loglik(np.array(self._p()), x, t_x, n)
+        al, be, ga, de = self._values()
+        ll, _ = _loglik(np.array(self._values()), x, t_x, n)
         log_num = (
             sc.betaln(al + x, be + n - x)
             - sc.betaln(al, be)
@@ -267,7 +237,7 @@ class BetaGeoBetaBinomModel:
         float or numpy.ndarray
             Expected transactions.
         """
-        al, be, ga, de = self._p()
+        al, be, ga, de = self._values()
         n = b.as_array(t, "t")
         b.check_counts(n, "t")
         log_ratio = (
@@ -305,8 +275,8 @@ class BetaGeoBetaBinomModel:
         x, t_x, n = check_discrete(frequency, recency, n_periods)
         steps = b.as_array(t, "t")
         b.check_counts(steps, "t")
-        al, be, ga, de = self._p()
-        ll, _ = _loglik(np.array(self._p()), x, t_x, n)
+        al, be, ga, de = self._values()
+        ll, _ = _loglik(np.array(self._values()), x, t_x, n)
         log_a = sc.betaln(al + x + 1, be + n - x) - sc.betaln(al, be) - ll
         log_c = sc.gammaln(ga + de) - sc.gammaln(1 + de)
         log_now = sc.gammaln(1 + de + n) - sc.gammaln(ga + de + n)
@@ -333,17 +303,13 @@ class BetaGeoBetaBinomModel:
         polars.DataFrame
             `frequency`, `recency`, `T` (Int64), one row per customer.
         """
-        for name, value in (("n_customers", n_customers), ("seed", seed)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-        if n_customers < 1:
-            raise ValueError(f"n_customers must be >= 1; got n_customers={n_customers}")
+        b.check_simulation_args(n_customers, seed)
         n = np.broadcast_to(b.as_array(T, "T"), (n_customers,))
         b.check_counts(n, "T")
         if (n < 1).any():
             raise ValueError(f"T must be at least 1 opportunity; got T={v.fmt(float(n.min()))}")
         rng = np.random.default_rng(seed)
-        al, be, ga, de = self._p()
+        al, be, ga, de = self._values()
         p = rng.beta(al, be, size=n_customers)
         theta = rng.beta(ga, de, size=n_customers)
         alive_for = rng.geometric(theta) - 1  # opportunities survived

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -15,10 +14,6 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArray]:
@@ -47,7 +42,7 @@ def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatA
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class GammaGammaModel:
+class GammaGammaModel(b.BaseModel):
     r"""The Gamma-Gamma model of the average transaction value.
 
     A customer's transaction values are $\text{Gamma}(p, \nu_i)$ with
@@ -98,27 +93,7 @@ class GammaGammaModel:
     {'p': 6.25, 'q': 3.74, 'v': 15.44}
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
-
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("p", "q", "v")
-
-    def __repr__(self) -> str:
-        return f"GammaGammaModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> GammaGammaModel:
-        """Build a model from known parameters `p`, `q`, `v` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.GammaGammaModel.from_params(p=6.25, q=3.74, v=15.44)
-        GammaGammaModel(p=6.25, q=3.74, v=15.44)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(cls, frequency: Any, monetary_value: Any, *, weights: Any = None) -> GammaGammaModel:

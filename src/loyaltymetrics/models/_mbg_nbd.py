@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -16,21 +15,10 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-from ._bg_nbd import (
-    _expected_count,
-    _fit_r_alpha_a_b,
-    _frame_from_events,
-    _simulation_setup,
-)
-
-"""Below this z (scaled by 1 + |b|) the hypergeometric series is summed directly."""
+from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
 
 _MIN_DROPOUT = 1e-12
 """Floor on a simulated dropout probability (numpy's geometric sampler needs p > 0)."""
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def _loglik_terms(
@@ -82,7 +70,7 @@ def _loglik_terms(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ModifiedBetaGeoModel:
+class ModifiedBetaGeoModel(b.BaseModel):
     r"""The MBG/NBD model: BG/NBD with a dropout opportunity at the first purchase too.
 
     While active, customer $i$ buys at the events of a Poisson process with rate
@@ -158,27 +146,7 @@ class ModifiedBetaGeoModel:
     [0.39, 0.706]
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
-
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
-
-    def __repr__(self) -> str:
-        return f"ModifiedBetaGeoModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> ModifiedBetaGeoModel:
-        """Build a model from known parameters `r`, `alpha`, `a`, `b` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.ModifiedBetaGeoModel.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
-        ModifiedBetaGeoModel(r=0.525, alpha=6.183, a=0.891, b=1.614)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -215,14 +183,10 @@ class ModifiedBetaGeoModel:
         ConvergenceError
             If maximum likelihood does not converge (with the optimiser's message).
         """
-        params, ll, se, n = _fit_r_alpha_a_b(
+        params, ll, se, n = fit_r_alpha_a_b(
             _loglik_terms, cls.PARAM_NAMES, frequency, recency, T, weights
         )
         return cls(MappingProxyType(params), ll, se, n)
-
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["r"], p["alpha"], p["a"], p["b"]
 
     def expected_purchases_new(self, t: Any) -> float | FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$ after the first purchase.
@@ -311,11 +275,11 @@ class ModifiedBetaGeoModel:
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
         # the BG/NBD expectation with b + 1 for b: alive at T, p ~ Beta(a, b + x + 1)
-        r, alpha, a, bb = self._p()
-        return _expected_count(r + x, tt / (alpha + big_t), a, bb + 1.0 + x)
+        r, alpha, a, bb = self._values()
+        return expected_count(r + x, tt / (alpha + big_t), a, bb + 1.0 + x)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         log_odds = (
             math.log(a) - np.log(bb + x) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
         )
@@ -401,7 +365,7 @@ class ModifiedBetaGeoModel:
         >>> round(float(pmf.sum()), 9), round(float(pmf[0]), 3)
         (1.0, 0.582)
         """
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         k = b.as_array(n, "n")
         b.check_counts(k, "n")
         tt = v.as_scalar(t, "t")
@@ -453,10 +417,10 @@ class ModifiedBetaGeoModel:
         >>> m.simulate(1000, 39.0, seed=1).columns
         ['frequency', 'recency', 'T']
         """
-        rng, big_t = _simulation_setup(n_customers, T, seed)
-        r, alpha, a, bb = self._p()
+        rng, big_t = b.simulation_setup(n_customers, T, seed)
+        r, alpha, a, bb = self._values()
         lam = rng.gamma(r, 1.0 / alpha, size=n_customers)
         p = np.maximum(rng.beta(a, bb, size=n_customers), _MIN_DROPOUT)
         events = rng.poisson(lam * big_t)
         repeats = np.minimum(events, rng.geometric(p) - 1)
-        return _frame_from_events(rng, repeats, events, big_t)
+        return frame_from_events(rng, repeats, events, big_t)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -16,11 +15,6 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
-from ._bg_nbd import _simulation_setup
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def _log1mexp(x: FloatArray) -> FloatArray:
@@ -147,7 +141,7 @@ def _loglik(params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArra
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ParetoNBDModel:
+class ParetoNBDModel(b.BaseModel):
     r"""The Pareto/NBD model: Poisson purchasing with exponential lifetimes.
 
     While alive, customer $i$ buys at Poisson rate $\lambda_i \sim \text{Gamma}(r, \alpha)$;
@@ -202,27 +196,7 @@ class ParetoNBDModel:
     -9595.0
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
-
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
-
-    def __repr__(self) -> str:
-        return f"ParetoNBDModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> ParetoNBDModel:
-        """Build a model from known `r`, `alpha`, `s`, `beta` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.ParetoNBDModel.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
-        ParetoNBDModel(r=0.553, alpha=10.58, s=0.606, beta=11.67)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None) -> ParetoNBDModel:
@@ -278,12 +252,8 @@ class ParetoNBDModel:
         se = b.standard_errors_from_values(total, params)
         return cls(MappingProxyType(params), ll, se, n)
 
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["r"], p["alpha"], p["s"], p["beta"]
-
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         log_alpha_t = np.log(alpha + big_t)
         log_beta_t = np.log(beta + big_t)
         log_odds = (
@@ -330,7 +300,7 @@ class ParetoNBDModel:
         float or numpy.ndarray
             Expected number of purchases.
         """
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
         if s == 1:
@@ -367,7 +337,7 @@ class ParetoNBDModel:
 
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         if s == 1:
             growth = (r + x) * (beta + big_t) / (alpha + big_t) * np.log1p(tt / (beta + big_t))
         else:
@@ -392,8 +362,8 @@ class ParetoNBDModel:
         polars.DataFrame
             `frequency` (Int64), `recency`, `T` (Float64).
         """
-        rng, big_t = _simulation_setup(n_customers, T, seed)
-        r, alpha, s, beta = self._p()
+        rng, big_t = b.simulation_setup(n_customers, T, seed)
+        r, alpha, s, beta = self._values()
         lam = rng.gamma(r, 1.0 / alpha, size=n_customers)
         mu = rng.gamma(s, 1.0 / beta, size=n_customers)
         alive_until = np.minimum(rng.exponential(1.0 / mu), big_t)
