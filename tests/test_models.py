@@ -476,8 +476,8 @@ def test_bg_nbd_conditional_predictions_match_the_posterior_integral(
     # FHL (2005) eq. (10) and P(alive) against the posterior over (λ, p) integrated numerically
     bg = BetaGeoModel.from_params(**BG_NBD_CDNOW)
     alive, expected = _bg_nbd_conditional_by_quadrature(BG_NBD_CDNOW, t, x, t_x, big_t)
-    assert bg.p_alive(x, t_x, big_t)[0] == pytest.approx(alive, rel=1e-10)
-    assert bg.expected_purchases(t, x, t_x, big_t)[0] == pytest.approx(expected, rel=1e-8)
+    assert bg.p_alive(x, t_x, big_t) == pytest.approx(alive, rel=1e-10)
+    assert bg.expected_purchases(t, x, t_x, big_t) == pytest.approx(expected, rel=1e-8)
 
 
 def test_bg_nbd_p_alive_is_one_without_repeat_purchases(cdnow: pl.DataFrame) -> None:
@@ -489,7 +489,7 @@ def test_bg_nbd_p_alive_is_one_without_repeat_purchases(cdnow: pl.DataFrame) -> 
     assert np.all(p[x > 0] < 1.0)
     # the P(alive) odds a/(b+x-1)·((α+T)/(α+t_x))^(r+x), written out for one customer
     odds = 0.793 / (2.426 + 2 - 1) * ((4.414 + 38.86) / (4.414 + 30.43)) ** (0.243 + 2)
-    assert bg.p_alive(2, 30.43, 38.86)[0] == pytest.approx(1 / (1 + odds), rel=1e-12)
+    assert bg.p_alive(2, 30.43, 38.86) == pytest.approx(1 / (1 + odds), rel=1e-12)
 
 
 @pytest.mark.parametrize("t", [0.5, 1.0, 13.0, 39.0, 78.0, 500.0])
@@ -527,8 +527,8 @@ def test_pareto_nbd_conditional_predictions_match_the_death_time_integral(
     t: float, x: int, t_x: float, big_t: float
 ) -> None:
     pn = ParetoNBDModel.from_params(**PARETO_CDNOW)
-    alive = pn.p_alive(x, t_x, big_t)[0]
-    expected = pn.expected_purchases(t, x, t_x, big_t)[0]
+    alive = pn.p_alive(x, t_x, big_t)
+    expected = pn.expected_purchases(t, x, t_x, big_t)
     assert math.isfinite(alive)
     assert math.isfinite(expected)
     assert alive == pytest.approx(_pareto_p_alive(PARETO_CDNOW, x, t_x, big_t), rel=1e-9)
@@ -674,7 +674,7 @@ def test_bg_nbd_expectations_near_a_equal_to_one(a: float) -> None:
         _bg_nbd_new_by_quadrature(params, 10.0), rel=1e-9
     )
     reference = _bg_nbd_conditional_by_quadrature(params, 10.0, 2, 30.0, 38.0)[1]
-    assert bg.expected_purchases(10.0, 2, 30.0, 38.0)[0] == pytest.approx(reference, rel=1e-9)
+    assert bg.expected_purchases(10.0, 2, 30.0, 38.0) == pytest.approx(reference, rel=1e-9)
 
 
 @pytest.mark.parametrize("t", [0.01, 1.0, 39.0, 1e4])
@@ -686,7 +686,7 @@ def test_bg_nbd_expectations_are_continuous_through_a_equal_to_one(t: float) -> 
         bg = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=a, b=2.426)
         new = bg.expected_purchases_new(t)
         assert isinstance(new, float)
-        return new, float(bg.expected_purchases(t, 2, 30.0, 38.0)[0])
+        return new, float(bg.expected_purchases(t, 2, 30.0, 38.0))
 
     middle = at(1.0)
     curvature = (1.0 + math.log1p(t / 4.414)) ** 2
@@ -996,7 +996,7 @@ def _model_and_history(draw: st.DrawFn, kind: str) -> tuple[Any, tuple[int, floa
 @given(data=st.data())
 def test_p_alive_is_a_probability(kind: str, data: st.DataObject) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    p = model.p_alive(x, t_x, big_t)[0]
+    p = model.p_alive(x, t_x, big_t)
     assert 0.0 <= p <= 1.0
 
 
@@ -1079,8 +1079,8 @@ def test_pareto_nbd_is_finite_for_extreme_histories(
     x, frac, big_t, t = case
     t_x = frac * big_t if x else 0.0
     pn = ParetoNBDModel.from_params(**params)
-    p = pn.p_alive(x, t_x, big_t)[0]
-    e = pn.expected_purchases(t, x, t_x, big_t)[0]
+    p = pn.p_alive(x, t_x, big_t)
+    e = pn.expected_purchases(t, x, t_x, big_t)
     assert 0.0 <= p <= 1.0
     assert math.isfinite(e)
     assert e >= 0.0
@@ -1089,8 +1089,8 @@ def test_pareto_nbd_is_finite_for_extreme_histories(
 def test_pareto_nbd_extreme_customer_is_exact() -> None:
     # x = 132, t_x = T = 200: bought at the very end, so alive; lifetimes gives NaN here
     pn = ParetoNBDModel.from_params(**PARETO_CDNOW)
-    assert pn.p_alive(132, 200.0, 200.0)[0] == 1.0
-    e = pn.expected_purchases(39.0, 132, 200.0, 200.0)[0]
+    assert pn.p_alive(132, 200.0, 200.0) == 1.0
+    e = pn.expected_purchases(39.0, 132, 200.0, 200.0)
     assert e == pytest.approx(_pareto_conditional(PARETO_CDNOW, 39.0, 132, 200.0, 200.0), rel=1e-10)
 
 
@@ -1106,7 +1106,7 @@ def test_pareto_nbd_large_beta_over_alpha_stays_finite(
     params: dict[str, float], x: int, t_x: float, big_t: float
 ) -> None:
     pn = ParetoNBDModel.from_params(**params)
-    p = pn.p_alive(x, t_x, big_t)[0]
+    p = pn.p_alive(x, t_x, big_t)
     assert p == pytest.approx(_pareto_p_alive(params, x, t_x, big_t), rel=1e-9, abs=1e-300)
 
 

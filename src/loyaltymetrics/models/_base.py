@@ -19,6 +19,7 @@ What is shared, and as what:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -145,6 +146,9 @@ _STEP_EXPONENT = 24.0
 """Bound on |c - 1| · h / y0 in a Taylor step (keeps the y^(1-c) solution from swamping it)."""
 
 
+_MAX_STEPS = 400
+"""Taylor steps after which `hyp2f1_robust` gives up (nan); enough for |c - 1| up to ~1e4."""
+
 _CHECK_EVERY = 4
 """Convergence of the series is tested every this many terms (the test costs passes too)."""
 
@@ -262,6 +266,11 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
     Exact polynomials are summed directly; the models never come near the other cases
     (BG/NBD: $a > 0$, and $c - a - b \ge 0$ when its other parameter is $\le 0$;
     Pareto/NBD: $a = 1$, $b > 0$).
+
+    The work is bounded: after 400 Taylor steps (reached only for $|c - 1|$ beyond about
+    $10^4$, where each step may advance by $12/|c - 1|$) the element is ``nan``. Callers
+    treat ``nan`` as "no value here": maximum likelihood steps back from such parameters,
+    and predictions use another path or raise.
     """
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z, d)))
     shape = arrays[0].shape
@@ -285,7 +294,9 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
         dist = half.copy()  # distance of the current point from 1
         reach = np.minimum(0.5, _STEP_EXPONENT / np.maximum(np.abs(c1 - 1.0), 1.0))
         act = np.flatnonzero(dist > d_end)
-        while act.size:
+        for _ in range(_MAX_STEPS):
+            if not act.size:
+                break
             d0 = dist[act]
             h = np.minimum(np.minimum(0.5 * d0, reach[act] * (1.0 - d0)), d0 - d_end[act])
             last = h >= d0 - d_end[act]
@@ -293,6 +304,10 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
             g[act] += step
             dist[act] = np.where(last, d_end[act], d0 - h)
             act = act[~last]
+        # out of reach within the step budget (|c - 1| in the tens of thousands): nan, which
+        # the callers treat as "no value" (a fit steps back, a prediction falls back or raises)
+        v[act] = np.nan
+        g[act] = np.nan
         value[j] = v
         integral[j] = g
     return value.reshape(shape), integral.reshape(shape)
@@ -529,3 +544,74 @@ def check_params(
 def format_params(params: Mapping[str, float]) -> str:
     """``r=0.2426, alpha=4.414`` for reprs."""
     return ", ".join(f"{k}={val:.4g}" for k, val in params.items())
+
+
+# ---------------------------------------------------------------- prediction outputs
+
+_ROUNDING = 1e-12
+"""Excursions below 0 (or above 1 for a probability) up to this size are rounding: clipped."""
+
+
+def prediction(
+    *, probability: bool = False, allow_infinite: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a model method as a prediction and check what it returns (the structural rule).
+
+    The wrapped method computes a float64 array. The wrapper then
+
+    * checks it: a ``nan``, an infinity (unless `allow_infinite`, for quantities that are
+      documented to be infinite, such as a lifetime with no discounting), a negative value,
+      or with `probability` a value above 1, raises ``FloatingPointError`` naming the
+      method, the model and the first offending element, instead of being returned.
+      Excursions of at most 1e-12 past 0 or 1 are rounding and are clipped;
+    * gives "scalar in, float out": when every argument is a scalar (``np.ndim == 0``),
+      the one value is returned as a Python ``float``; otherwise the array.
+
+    The methods compute through their stable paths first (the hypergeometric routines fall
+    back to quadrature where the closed forms over- or underflow), so this check is the
+    last line: it turns a numerical failure nobody has found yet into an error rather than
+    a silent wrong number. Every prediction method of every model carries the marker
+    ``__prediction__`` (``tests/test_model_numerics.py`` checks it).
+    """
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> float | FloatArray:
+            out = np.asarray(method(self, *args, **kwargs), dtype=np.float64)
+            out = check_output(
+                out, f"{type(self).__name__}.{method.__name__}", self, probability, allow_infinite
+            )
+            if all(np.ndim(a) == 0 for a in (*args, *kwargs.values())) and out.size == 1:
+                return float(out.reshape(()))
+            return out
+
+        wrapper.__prediction__ = {  # type: ignore[attr-defined]
+            "probability": probability,
+            "allow_infinite": allow_infinite,
+        }
+        return wrapper
+
+    return decorate
+
+
+def check_output(
+    out: FloatArray, where: str, model: Any, probability: bool, allow_infinite: bool
+) -> FloatArray:
+    """`out` if every value is a valid prediction (rounding clipped); else FloatingPointError."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isnan(out) | (out < -_ROUNDING)
+        if not allow_infinite:
+            bad |= np.isinf(out)
+        if probability:
+            bad |= out > 1.0 + _ROUNDING
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        what = "probability" if probability else "value"
+        raise FloatingPointError(
+            f"{where} has no reliable {what} for element {i} (computed {out.ravel()[i]!r}) "
+            f"with {model!r}: the parameters or inputs are beyond the numerically covered "
+            "range; please report them"
+        )
+    if out.size and (out.min() < 0.0 or (probability and out.max() > 1.0)):
+        out = np.clip(out, 0.0, 1.0 if probability else np.inf)
+    return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy import special as sc
 
 from loyaltymetrics._typing import FloatArray
 
@@ -86,10 +87,121 @@ def expected_count(r: Any, u: Any, a: float, bb: Any) -> FloatArray:
             hyp = b.hyp2f1(cf - rr[sub], a - 1.0, cf, zf)
             out[sub] = cf / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log_grow[sub]) * hyp)
         slow |= ~np.isfinite(out)
+    # far from a ~ r ~ a + b the hypergeometric forms over- or underflow (a >> r: the
+    # Taylor steps of hyp2f1_robust grow like 2^(a - r) per step) or cancel (r >> a + b:
+    # the Gauss series has a large negative parameter): quadrature over p there
+    hard = (a - rr > _GAP) | (rr - a - b_ > _GAP)
+    slow &= ~hard
     if slow.any():
         i = np.flatnonzero(slow)
-        out[i] = _count_series(rr[i], uu[i], a, c[i], z[i], log_grow[i])
+        with np.errstate(all="ignore"):
+            out[i] = _count_series(rr[i], uu[i], a, c[i], z[i], log_grow[i])
+    hard |= ~(np.isfinite(out) & (out >= 0.0))
+    if hard.any():
+        i = np.flatnonzero(hard)
+        out[i] = count_quadrature(rr[i], uu[i], a, b_[i])
     return out.reshape(shape)
+
+
+_GAP = 20.0
+"""|a - r| or r - (a + b) beyond which `expected_count` integrates over p numerically."""
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
+_PANELS = 40
+_LEFT_DRIFT = 1e-5
+"""p·u·(r + 2) below which the integrand is replaced by its 3-term Taylor series in p."""
+_RIGHT_DRIFT = 1e-8
+"""(1 - p)(r + 2) below which the integrand is replaced by its tangent at p = 1."""
+_SUPPORT = 50.0
+"""The quadrature covers the logits where the beta density is within e^-50 of its mode."""
+_CHUNK = 2048
+
+
+def count_quadrature(r: Any, u: Any, a: Any, bb: Any) -> FloatArray:
+    r"""`expected_count` by quadrature over the dropout probability $p$ (any parameters).
+
+    $E = \int_0^1 g(p)\,\text{Beta}(p; a, b)\,dp$ with $g(p) = (1 - (1 + pu)^{-r})/p$,
+    which is positive, bounded by $ru$ and analytic in $s = \operatorname{logit} p$ within
+    $|\Im s| < \pi$, as is the beta density in $s$ (log-concave, mode
+    $\log(a/b)$). So:
+
+    * $p \le p_0$ with $p_0 u (r + 2) = 10^{-5}$: the series
+      $g = u[r - r(r+1)\tfrac{pu}{2} + r(r+1)(r+2)\tfrac{(pu)^2}{6}]$ against the beta
+      moments on $[0, p_0]$ (regularised incomplete beta functions), error below 1e-15;
+    * $1 - p \le q_1$ with $q_1 (r + 2) = 10^{-8}$: the tangent of $g$ at 1 against the
+      mass and mean of $1 - p$ there;
+    * in between: 40 panels of 20-point Gauss–Legendre in $s$ over the logits where the
+      density is within $e^{-50}$ of its mode (found by bisection, the density being
+      log-concave in $s$), in logs ($p^a(1 - p)^b/B(a, b)$, $g$ by ``expm1``/``log1p``).
+
+    No hypergeometric function, no cancellation (every term is positive except the small
+    tangent correction), no overflow: agrees with 40-digit mpmath to about 1e-11 for
+    every $r, b \le 6000$, $a \in [10^{-3}, 10^3]$ and $u \le 10^7$, at about 800
+    evaluations of $g$ per element (a fallback, not the common path).
+    """
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (r, u, a, bb)))
+    rr, uu, aa, b_ = (np.ravel(v) for v in arrays)
+    out = np.zeros(rr.size)
+    for start in range(0, rr.size, _CHUNK):
+        sl = slice(start, start + _CHUNK)
+        pos = np.flatnonzero(uu[sl] > 0) + start  # u = 0: nothing to buy, E = 0
+        if pos.size:
+            out[pos] = _quadrature(rr[pos], uu[pos], aa[pos], b_[pos])
+    return out.reshape(arrays[0].shape)
+
+
+def _quadrature(r: FloatArray, u: FloatArray, a: FloatArray, bb: FloatArray) -> FloatArray:
+    """`count_quadrature` for u > 0 (1-D arrays of one length)."""
+    lbeta = sc.betaln(a, bb)
+    q1 = _RIGHT_DRIFT / (r + 2.0)
+    p0 = np.minimum(_LEFT_DRIFT / (u * (r + 2.0)), 1.0 - q1)
+    # [0, p0]: E[p^k; p < p0] = B(a + k, b)/B(a, b) I_p0(a + k, b)
+    m0 = sc.betainc(a, bb, p0)
+    m1 = np.exp(sc.betaln(a + 1.0, bb) - lbeta) * sc.betainc(a + 1.0, bb, p0)
+    m2 = np.exp(sc.betaln(a + 2.0, bb) - lbeta) * sc.betainc(a + 2.0, bb, p0)
+    left = u * r * (m0 - (r + 1.0) * u * m1 / 2.0 + (r + 1.0) * (r + 2.0) * u * u * m2 / 6.0)
+    # [1 - q1, 1]: g(1) - g'(1)(1 - p); the mass and mean of 1 - p from I_q1(b, a)
+    log_grow = np.log1p(u)
+    at_one = -np.expm1(-r * log_grow)
+    slope = r * u * np.exp(-(r + 1.0) * log_grow) - at_one
+    right = at_one * sc.betainc(bb, a, q1) - slope * np.exp(
+        sc.betaln(a, bb + 1.0) - lbeta
+    ) * sc.betainc(bb + 1.0, a, q1)
+    # between: Gauss-Legendre panels in s = logit p over the bulk of the density
+    s_lo = np.log(p0) - np.log1p(-p0)
+    s_hi = np.log1p(-q1) - np.log(q1)
+
+    def log_density(s: FloatArray) -> FloatArray:  # up to the constant -log B(a, b)
+        return np.asarray(a * s - (a + bb) * np.logaddexp(0.0, s))
+
+    mode = np.clip(np.log(a) - np.log(bb), s_lo, s_hi)
+    level = log_density(mode) - _SUPPORT
+    lo_s = _crossing(log_density, level, s_lo, mode)
+    hi_s = _crossing(log_density, level, s_hi, mode)
+    width = (hi_s - lo_s) / _PANELS
+    centres = lo_s[:, None] + width[:, None] * (np.arange(_PANELS) + 0.5)
+    half = (width / 2.0)[:, None, None]
+    s = (centres[:, :, None] + half * _GL_NODES).reshape(r.size, -1)
+    weights = np.broadcast_to(half * _GL_WEIGHTS, (r.size, _PANELS, _GL_NODES.size))
+    log_p = -np.logaddexp(0.0, -s)
+    log_q = -np.logaddexp(0.0, s)
+    p = np.exp(log_p)
+    g = -np.expm1(-r[:, None] * np.log1p(p * u[:, None])) / p
+    density = np.exp(a[:, None] * log_p + bb[:, None] * log_q - lbeta[:, None])
+    middle = np.sum(weights.reshape(r.size, -1) * density * g, axis=1)
+    return np.asarray(left + np.where(hi_s > lo_s, middle, 0.0) + right)
+
+
+def _crossing(
+    f: Callable[[FloatArray], FloatArray], level: FloatArray, edge: FloatArray, mode: FloatArray
+) -> FloatArray:
+    """Where the concave `f` falls to `level` between `mode` and `edge` (else `edge`)."""
+    outside, inside = edge.copy(), mode.copy()
+    for _ in range(60):
+        mid = 0.5 * (outside + inside)
+        below = f(mid) < level
+        outside = np.where(below, mid, outside)
+        inside = np.where(below, inside, mid)
+    return np.where(f(edge) < level, outside, edge)
 
 
 def _count_series(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 
@@ -22,7 +22,8 @@ def _over_gamma_minus_one(
     r"""``value / (gamma - 1)``, with its limit near $\gamma = 1$.
 
     ``value`` is a difference of $\Gamma(1 + \delta + k)/\Gamma(\gamma + \delta + k)$
-    terms between $k$ = `start` and `stop`; as $\gamma \to 1$ the quotient tends to
+    terms between $k$ = `start` and `stop` (or that difference over its first term, which
+    is 1 at $\gamma = 1$); as $\gamma \to 1$ the quotient tends to
     $\psi(1 + \delta + \text{stop}) - \psi(1 + \delta + \text{start})$ (first order in
     $\gamma - 1$), which is used within 1e-6 of 1 where the division loses precision.
     """
@@ -193,6 +194,13 @@ class BetaGeoBetaBinomModel(b.BaseModel):
         params, ll = b.fit_mle(objective, np.ones(4), cls.PARAM_NAMES, total)
         return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), total)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, n_periods: float) -> float: ...
+    @overload
+    def p_alive(
+        self, frequency: RealInput, recency: RealInput, n_periods: RealInput
+    ) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, n_periods: Any) -> FloatArray:
         r"""Probability of being active at the next opportunity $n + 1$ (FHS 2010, eq. 11).
 
@@ -206,8 +214,9 @@ class BetaGeoBetaBinomModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
         """
         x, t_x, n = check_discrete(frequency, recency, n_periods)
         al, be, ga, de = self._values()
@@ -220,7 +229,12 @@ class BetaGeoBetaBinomModel(b.BaseModel):
         )
         return np.asarray(np.exp(log_num - ll), dtype=np.float64)
 
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected transactions of a new customer in the first $t$ opportunities (eq. 7).
 
         $$E[X(n)] = \frac{\alpha}{\alpha + \beta}\frac{\delta}{\gamma - 1}\left[1 -
@@ -236,6 +250,7 @@ class BetaGeoBetaBinomModel(b.BaseModel):
         -------
         float or numpy.ndarray
             Expected transactions.
+            A float when every argument is a scalar.
         """
         al, be, ga, de = self._values()
         n = b.as_array(t, "t")
@@ -246,9 +261,17 @@ class BetaGeoBetaBinomModel(b.BaseModel):
             + sc.gammaln(1 + de + n)
             - sc.gammaln(1 + de)
         )
-        out = al / (al + be) * de * _over_gamma_minus_one(ga, -np.expm1(log_ratio), de, 0.0, n)
-        return out if np.ndim(t) else float(out[0])
+        return al / (al + be) * de * _over_gamma_minus_one(ga, -np.expm1(log_ratio), de, 0.0, n)
 
+    @overload
+    def expected_purchases(
+        self, t: float, frequency: float, recency: float, n_periods: float
+    ) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, n_periods: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(
         self, t: Any, frequency: Any, recency: Any, n_periods: Any
     ) -> FloatArray:
@@ -269,8 +292,9 @@ class BetaGeoBetaBinomModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected transactions per customer.
+            A float when every argument is a scalar.
         """
         x, t_x, n = check_discrete(frequency, recency, n_periods)
         steps = b.as_array(t, "t")
@@ -281,10 +305,12 @@ class BetaGeoBetaBinomModel(b.BaseModel):
         log_c = sc.gammaln(ga + de) - sc.gammaln(1 + de)
         log_now = sc.gammaln(1 + de + n) - sc.gammaln(ga + de + n)
         log_later = sc.gammaln(1 + de + n + steps) - sc.gammaln(ga + de + n + steps)
-        # (now - later) / (gamma - 1), signed: both factors change sign at gamma = 1
-        drop = -np.exp(log_now) * np.expm1(log_later - log_now)
+        # now (1 - later/now) / (gamma - 1), signed: both factors change sign at gamma = 1.
+        # `now` stays in the exponent with the other logs: for gamma = 1000 alone it is
+        # e^-5900 (0 in floating point) and exp(log_c) overflows, 0 * inf = nan
+        drop = -np.expm1(log_later - log_now)
         ratio = _over_gamma_minus_one(ga, drop, de, n, n + steps)
-        return np.asarray(np.exp(log_a + log_c) * de * ratio, dtype=np.float64)
+        return np.asarray(np.exp(log_a + log_c + log_now) * de * ratio, dtype=np.float64)
 
     def simulate(self, n_customers: int, T: Any, *, seed: int) -> pl.DataFrame:
         """Draw a synthetic population: `T` is the number of opportunities (whole, ≥ 1).

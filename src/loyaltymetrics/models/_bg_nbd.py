@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
@@ -148,7 +148,12 @@ class BetaGeoModel(b.BaseModel):
         )
         return cls(MappingProxyType(params), ll, se, n)
 
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$ (FHL 2005, eq. 7).
 
         $$E[X(t)] = \frac{a + b - 1}{a - 1}\left[1 - \left(\frac{\alpha}{\alpha + t}\right)^r
@@ -166,13 +171,20 @@ class BetaGeoModel(b.BaseModel):
         -------
         float or numpy.ndarray
             Expected number of purchases.
+            A float when every argument is a scalar.
         """
         r, alpha, a, bb = self._values()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
-        out = expected_count(r, tt / alpha, a, bb)
-        return out if out.ndim else float(out)
+        return expected_count(r, tt / alpha, a, bb)
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history (FHL 2005, eq. 10).
 
@@ -192,8 +204,9 @@ class BetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer.
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
@@ -217,6 +230,11 @@ class BetaGeoModel(b.BaseModel):
         )
         return np.where(x > 0, sc.expit(-log_odds), 1.0)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still active at $T$ (FHL 2005, eq. 11).
 
@@ -233,13 +251,19 @@ class BetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def probability_of_purchases(self, n: Any, t: float) -> FloatArray:
+    @overload
+    def probability_of_purchases(self, n: float, t: float) -> float: ...
+    @overload
+    def probability_of_purchases(self, n: RealInput, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def probability_of_purchases(self, n: Any, t: Any) -> FloatArray:
         r"""Probability that a new customer makes exactly $n$ purchases in $(0, t]$ (eq. 8).
 
         Parameters
@@ -251,8 +275,9 @@ class BetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             $P(X(t) = n)$ for each `n`.
+            A float when every argument is a scalar.
         """
         r, alpha, a, bb = self._values()
         k = b.as_array(n, "n")
@@ -268,23 +293,13 @@ class BetaGeoModel(b.BaseModel):
             + k * math.log(tt / (alpha + tt))
         )
         first = np.exp(sc.betaln(a, bb + k) - lbeta_ab + log_nb)
-        # second term: delta_{n>0} B(a+1, b+n-1)/B(a,b) [1 - (alpha/(alpha+t))^r sum_j ...]
-        out = np.empty_like(k)
-        for i, ki in enumerate(k):
-            if ki == 0:
-                out[i] = first[i]
-                continue
-            j = np.arange(int(ki))
-            partial = np.exp(
-                sc.gammaln(r + j)
-                - sc.gammaln(r)
-                - sc.gammaln(j + 1)
-                + r * math.log(alpha / (alpha + tt))
-                + j * math.log(tt / (alpha + tt))
-            ).sum()
-            coef = math.exp(sc.betaln(a + 1, bb + ki - 1) - lbeta_ab)
-            out[i] = first[i] + coef * (1 - partial)
-        return out
+        # second term: delta_{n>0} B(a+1, b+n-1)/B(a,b) P(NB >= n); the negative-binomial
+        # tail is the regularised incomplete beta I_{t/(alpha+t)}(n, r), not 1 - sum_{j<n}
+        # (which cancels to rounding noise, even below 0, once the tail is below 1e-16)
+        km = np.where(k > 0, k, 1.0)
+        tail = sc.betainc(km, r, tt / (alpha + tt))
+        second = np.exp(sc.betaln(a + 1, bb + km - 1) - lbeta_ab) * tail
+        return np.asarray(first + np.where(k > 0, second, 0.0), dtype=np.float64)
 
     def simulate(self, n_customers: int, T: Any, *, seed: int) -> pl.DataFrame:
         r"""Draw a synthetic population from the BG/NBD process.

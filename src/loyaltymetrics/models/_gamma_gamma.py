@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 
@@ -153,6 +153,11 @@ class GammaGammaModel(b.BaseModel):
         params, ll = b.fit_mle(objective, np.array([1.0, 1.0, mean_z]), cls.PARAM_NAMES, n)
         return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), n)
 
+    @overload
+    def expected_spend(self, frequency: float, monetary_value: float) -> float: ...
+    @overload
+    def expected_spend(self, frequency: RealInput, monetary_value: RealInput) -> FloatArray: ...
+    @b.prediction()
     def expected_spend(self, frequency: Any, monetary_value: Any) -> FloatArray:
         r"""Expected value of a customer's future transactions, given $x$ and $\bar z$.
 
@@ -168,8 +173,9 @@ class GammaGammaModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected spend per transaction.
+            A float when every argument is a scalar.
 
         Raises
         ------

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
@@ -188,7 +188,12 @@ class ModifiedBetaGeoModel(b.BaseModel):
         )
         return cls(MappingProxyType(params), ll, se, n)
 
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$ after the first purchase.
 
         Given $(\lambda, p)$ the customer survives the time-0 dropout with probability
@@ -215,6 +220,7 @@ class ModifiedBetaGeoModel(b.BaseModel):
         -------
         float or numpy.ndarray
             Expected number of repeat purchases (0 at $t = 0$).
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -227,9 +233,15 @@ class ModifiedBetaGeoModel(b.BaseModel):
         v.check_nonnegative(tt, "t")
         zero = np.zeros(1)
         out = self._p_alive(zero, zero, zero) * self._if_alive(tt, zero, zero)
-        out = out.reshape(tt.shape)
-        return out if out.ndim else float(out)
+        return out.reshape(tt.shape)
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history.
 
@@ -255,8 +267,9 @@ class ModifiedBetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer (0 at $t = 0$).
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -285,6 +298,11 @@ class ModifiedBetaGeoModel(b.BaseModel):
         )
         return np.asarray(sc.expit(-log_odds), dtype=np.float64)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still active at $T$.
 
@@ -305,8 +323,9 @@ class ModifiedBetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -318,7 +337,12 @@ class ModifiedBetaGeoModel(b.BaseModel):
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def probability_of_purchases(self, n: Any, t: float) -> FloatArray:
+    @overload
+    def probability_of_purchases(self, n: float, t: float) -> float: ...
+    @overload
+    def probability_of_purchases(self, n: RealInput, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def probability_of_purchases(self, n: Any, t: Any) -> FloatArray:
         r"""Probability that a new customer makes exactly $n$ repeat purchases in $(0, t]$.
 
         Derivation. Given $(\lambda, p)$ the customer either drops out at time 0
@@ -354,8 +378,9 @@ class ModifiedBetaGeoModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             $P(X(t) = n)$ for each `n`.
+            A float when every argument is a scalar.
 
         Examples
         --------

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 
@@ -140,6 +140,20 @@ def _loglik(params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArra
     return np.asarray(head + np.logaddexp(alive, died))
 
 
+_MAX_SHAPE = 1e3
+"""The fit searches r, s <= 1e3: beyond, the rates are all but homogeneous (coefficient of
+variation below 3%), the data cannot tell the values apart, and each likelihood evaluation
+gets slow (the hypergeometric function's steps grow with r + s + x). Measured: on 50
+identical customers the unbounded search walked to r = 1e5 at 5-8 s per evaluation."""
+_MAX_EVALUATIONS = 4000
+"""Cap on likelihood evaluations in one fit (9 per optimiser step: value and central
+differences); the CDNOW fit makes about 250."""
+
+
+def _shape_note(calls: int) -> str:
+    return f" after {calls} likelihood evaluations (cap {_MAX_EVALUATIONS})"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class ParetoNBDModel(b.BaseModel):
     r"""The Pareto/NBD model: Poisson purchasing with exponential lifetimes.
@@ -230,8 +244,20 @@ class ParetoNBDModel(b.BaseModel):
         w = b.check_weights(weights, x.shape[0])
         b.check_identified(x, w)
 
+        calls = [0]
+
         def total(p: FloatArray) -> float:
-            return b.wsum(w, _loglik(p, x, t_x, big_t))
+            if p[0] > _MAX_SHAPE or p[2] > _MAX_SHAPE:
+                return math.nan  # outside the searched domain: the optimiser steps back
+            calls[0] += 1
+            if calls[0] > _MAX_EVALUATIONS:
+                last = b.format_params(dict(zip(cls.PARAM_NAMES, p.tolist(), strict=True)))
+                raise b.ConvergenceError(
+                    f"maximum likelihood stopped at the cap of {_MAX_EVALUATIONS} likelihood "
+                    f"evaluations without converging (last point {last})"
+                )
+            with np.errstate(invalid="ignore"):
+                return b.wsum(w, _loglik(p, x, t_x, big_t))
 
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
             ll = total(p)
@@ -248,7 +274,16 @@ class ParetoNBDModel(b.BaseModel):
         mean_x = b.wsum(w, x) / n
         mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, mean_t])
-        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9)
+        try:
+            params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9)
+        except b.ConvergenceError as err:
+            raise b.ConvergenceError(f"{err}{_shape_note(calls[0])}") from err
+        if max(params["r"], params["s"]) > _MAX_SHAPE / 2:
+            raise b.ConvergenceError(
+                f"maximum likelihood ran to the cap on the shape parameters (r, s <= "
+                f"{_MAX_SHAPE:g}): {b.format_params(params)}; the data do not identify the "
+                "heterogeneity of the purchase or dropout rates"
+            )
         se = b.standard_errors_from_values(total, params)
         return cls(MappingProxyType(params), ll, se, n)
 
@@ -265,6 +300,11 @@ class ParetoNBDModel(b.BaseModel):
         )
         return np.asarray(sc.expit(-log_odds), dtype=np.float64)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still alive at $T$.
 
@@ -278,13 +318,19 @@ class ParetoNBDModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$.
 
         $$E[X(t)] = \frac{r\beta}{\alpha(s - 1)}\left[1 - \left(\frac{\beta}{\beta + t}
@@ -299,6 +345,7 @@ class ParetoNBDModel(b.BaseModel):
         -------
         float or numpy.ndarray
             Expected number of purchases.
+            A float when every argument is a scalar.
         """
         r, alpha, s, beta = self._values()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
@@ -306,9 +353,17 @@ class ParetoNBDModel(b.BaseModel):
         if s == 1:
             out = r * beta / alpha * np.log1p(tt / beta)
         else:
-            out = r * beta / (alpha * (s - 1)) * -np.expm1((s - 1) * np.log(beta / (beta + tt)))
-        return out if out.ndim else float(out)
+            # log(beta/(beta + t)) as -log1p(t/beta): exact for t << beta (no 1 - 1e-11)
+            out = r * beta / (alpha * (s - 1)) * -np.expm1(-(s - 1) * np.log1p(tt / beta))
+        return out
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history.
 
@@ -325,8 +380,9 @@ class ParetoNBDModel(b.BaseModel):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer.
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
@@ -341,7 +397,7 @@ class ParetoNBDModel(b.BaseModel):
         if s == 1:
             growth = (r + x) * (beta + big_t) / (alpha + big_t) * np.log1p(tt / (beta + big_t))
         else:
-            shrink = (s - 1) * (np.log(beta + big_t) - np.log(beta + big_t + tt))
+            shrink = -(s - 1) * np.log1p(tt / (beta + big_t))
             growth = (r + x) * (beta + big_t) / ((alpha + big_t) * (s - 1)) * -np.expm1(shrink)
         return np.asarray(growth, dtype=np.float64)
 
