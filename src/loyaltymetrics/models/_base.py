@@ -608,7 +608,7 @@ def check_output(
         i = int(np.flatnonzero(bad.ravel())[0])
         what = "probability" if probability else "value"
         raise FloatingPointError(
-            f"{where} has no reliable {what} for element {i} (computed {out.ravel()[i]!r}) "
+            f"{where} has no reliable {what} for element {i} (computed {float(out.ravel()[i])!r}) "
             f"with {model!r}: the parameters or inputs are beyond the numerically covered "
             "range; please report them"
         )
