@@ -38,8 +38,8 @@ from loyaltymetrics.models import (
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
+    _base,
 )
-from loyaltymetrics.models import _base
 
 mpf = mpmath.mpf
 DPS = 30
@@ -281,10 +281,7 @@ horizon = st.one_of(st.just(0.0), st.floats(-3.0, 4.0).map(lambda e: 10.0**e))
 @st.composite
 def rfm(draw: st.DrawFn) -> tuple[int, float, float]:
     """A history: x 0 or log-uniform to 5000, T log-uniform 1e-3..1e4 (0 if x = 0)."""
-    if draw(st.booleans()):
-        x = 0
-    else:
-        x = int(round(10.0 ** draw(st.floats(0.0, math.log10(5000.0)))))
+    x = 0 if draw(st.booleans()) else round(10.0 ** draw(st.floats(0.0, math.log10(5000.0))))
     big_t = 0.0 if x == 0 and draw(st.integers(0, 4)) == 0 else 10.0 ** draw(st.floats(-3, 4))
     t_x = 0.0 if x == 0 else draw(st.floats(0.0, 1.0)) * big_t
     return x, t_x, big_t
@@ -293,13 +290,13 @@ def rfm(draw: st.DrawFn) -> tuple[int, float, float]:
 @st.composite
 def discrete(draw: st.DrawFn) -> tuple[int, int, int]:
     """A BG/BB pattern: n log-uniform to 5000 opportunities, 0 <= x <= t_x <= n."""
-    n = int(round(10.0 ** draw(st.floats(0.0, math.log10(5000.0)))))
+    n = round(10.0 ** draw(st.floats(0.0, math.log10(5000.0))))
     t_x = draw(st.integers(0, n))
     x = 0 if t_x == 0 else draw(st.integers(1, t_x))
     return x, t_x, n
 
 
-opportunities = st.floats(0.0, 4.0).map(lambda e: int(round(10.0**e)))
+opportunities = st.floats(0.0, 4.0).map(lambda e: round(10.0**e))
 
 
 @dataclass(frozen=True)

@@ -15,27 +15,27 @@ from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 
-
 _NEAR_ONE = 1e-2
 """|gamma - 1| below which `_drop_over_gamma_minus_one` sums its series in gamma - 1."""
 _SERIES_ORDER = 10
 
 
 def _drop_over_gamma_minus_one(ga: float, de: float, start: Any, stop: Any) -> FloatArray:
-    r"""$(1 - e^D)/(\gamma - 1)$ with $D = \log\frac{\Gamma(1 + \delta + m)}
-    {\Gamma(\gamma + \delta + m)}\Big|_{m = \text{start}}^{\text{stop}}$, for any $\gamma$.
+    r"""$(1 - e^D)/(\gamma - 1)$ for any $\gamma$, continuous through $\gamma = 1$.
 
-    $1 - e^D$ is the relative drop of $\Gamma(1 + \delta + m)/\Gamma(\gamma + \delta + m)$
-    between `start` and `stop`; both it and $\gamma - 1$ change sign at $\gamma = 1$. Far
-    from 1 it is computed from ``gammaln``. Within 1e-2 of 1, where that difference of
-    nearly equal ``gammaln`` values loses $\log_{10}(1/|\gamma - 1|)$ digits, $D$ comes
-    from its Taylor series in $\varepsilon = \gamma - 1$,
-    $D = -\sum_{k \ge 1} \frac{\varepsilon^k}{k!}[\psi^{(k-1)}(1 + \delta + \text{stop}) -
-    \psi^{(k-1)}(1 + \delta + \text{start})]$ (10 terms: error below 1e-20), and the
-    quotient is $-\frac{D}{\varepsilon}\,\frac{e^D - 1}{D}$ with no division by
-    $\varepsilon$ (at $\gamma = 1$: $\psi(1 + \delta + \text{stop}) -
-    \psi(1 + \delta + \text{start})$). The first-order limit used before lost about
-    $|\gamma - 1|$ relative (2e-7 at $\gamma = 1 + 2 \cdot 10^{-7}$).
+    $D = \log\frac{\Gamma(1 + \delta + m)}{\Gamma(\gamma + \delta + m)}
+    \Big|_{m = \text{start}}^{\text{stop}}$, so $1 - e^D$ is the relative drop of
+    $\Gamma(1 + \delta + m)/\Gamma(\gamma + \delta + m)$ between `start` and `stop`;
+    both it and $\gamma - 1$ change sign at $\gamma = 1$. Far from 1 it comes from
+    ``gammaln``. Within 1e-2 of 1, where that difference of nearly equal ``gammaln``
+    values loses $\log_{10}(1/|\gamma - 1|)$ digits, $D$ comes from its Taylor series in
+    $\varepsilon = \gamma - 1$, $D = -\sum_{k \ge 1} \frac{\varepsilon^k}{k!}
+    [\psi^{(k-1)}(1 + \delta + \text{stop}) - \psi^{(k-1)}(1 + \delta + \text{start})]$
+    (10 terms: error below 1e-20), and the quotient is
+    $-\frac{D}{\varepsilon}\,\frac{e^D - 1}{D}$, with no division by $\varepsilon$ (at
+    $\gamma = 1$: $\psi(1 + \delta + \text{stop}) - \psi(1 + \delta + \text{start})$).
+    The first-order limit used before lost about $|\gamma - 1|$ relative (2e-7 at
+    $\gamma = 1 + 2 \cdot 10^{-7}$, found by the grid test).
     """
     lo = 1.0 + de + np.asarray(start, dtype=np.float64)
     hi = 1.0 + de + np.asarray(stop, dtype=np.float64)
