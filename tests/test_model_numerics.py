@@ -275,7 +275,7 @@ def _gg_spend(params: dict[str, float], x: int, zbar: float) -> Any:
     low = top - 100 / (shape - 1) - 10
     high = top + mpmath.log1p(100 / shape) + 3
     width = 1 / mpmath.sqrt(shape)  # the peak's width in y
-    near = {top + k * width for k in (-30, -8, -3, -1, 0, 1, 3, 8)}
+    near = {top + k * width for k in (-30, -20, -14, -10, -7, -5, -4, -3, -2, -1, 0, 1, 2, 3, 5, 8)}
     marks = sorted(m for m in near | {low, top - 20, top - 5, high} if low <= m <= high)
 
     def weight(y: Any, power: Any) -> Any:  # ν^power ν^(k-1) e^(-cν) dν, ν = e^y
