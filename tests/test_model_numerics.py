@@ -13,12 +13,18 @@ not share the library's closed forms or its special-function paths:
 
 `NUMERICS` is the registry: one entry per (model, prediction method), with how to draw its
 parameters and arguments and its reference. `test_every_prediction_method_is_registered`
-fails for a model method that is not in it, so a new model (sBG, BdW, ...) joins by adding
-its entries here.
+fails for a public method of a model in `loyaltymetrics.models.__all__` that is not in it
+(or not marked by `models._base.prediction`), so a new model (sBG, BdW, ...) joins by
+decorating its prediction methods and adding one `Case` per method here; methods that are
+not elementwise predictions (fitting, simulation, tables) go in `NOT_PREDICTIONS`. A method
+with no array argument and only options (a lifetime with `discount_rate=`) has
+`arguments=st.tuples()` and its options in `keywords`; scalar in, float out applies (and
+its array test checks nothing more).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -313,13 +319,17 @@ def discrete(draw: st.DrawFn) -> tuple[int, int, int]:
 opportunities = st.floats(0.0, 4.0).map(lambda e: round(10.0**e))
 
 
+NO_KEYWORDS: st.SearchStrategy[dict[str, Any]] = st.just({})
+
+
 @dataclass(frozen=True)
 class Case:
     """One prediction method of one model on the grid.
 
-    `arguments` draws the method's positional arguments (scalars); `reference(params,
-    *arguments)` gives the mpmath value. Parameters are drawn log-uniform in
-    [1e-3, 1e3] unless `params` overrides a name's strategy.
+    `arguments` draws the method's positional arguments (scalars) and `keywords` its
+    keyword options; `reference(params, *arguments, **keywords)` gives the mpmath value.
+    Parameters are drawn log-uniform in [1e-3, 1e3] unless `params` overrides a name's
+    strategy.
     """
 
     model: type
@@ -329,6 +339,9 @@ class Case:
     params: tuple[tuple[str, st.SearchStrategy[float]], ...] = ()
     scalar_only: tuple[int, ...] = ()
     """Positions of arguments that take one number only (the pmf's horizon `t`)."""
+    keywords: st.SearchStrategy[dict[str, Any]] = NO_KEYWORDS
+    """Keyword options (one number each, e.g. a `discount_rate`), passed to the method and
+    to `reference` alike."""
 
     @property
     def id(self) -> str:
@@ -472,11 +485,12 @@ def test_prediction_matches_the_mpmath_reference_on_the_grid(
 ) -> None:
     params = _draw_params(data, case)
     args = data.draw(case.arguments, label="arguments")
+    kwargs = data.draw(case.keywords, label="keywords")
     model = case.model.from_params(**params)  # type: ignore[attr-defined]
-    got = getattr(model, case.method)(*args)  # filterwarnings=error: no RuntimeWarning
+    got = getattr(model, case.method)(*args, **kwargs)  # filterwarnings=error: no warning
     assert type(got) is float
     with mpmath.workdps(DPS):
-        want = case.reference(params, *args)
+        want = case.reference(params, *args, **kwargs)
     assert _close(got, want), (got, float(want))
 
 
@@ -486,11 +500,14 @@ def test_prediction_matches_the_mpmath_reference_on_the_grid(
 def test_scalar_in_float_out_and_arrays_in_arrays_out(case: Case, data: st.DataObject) -> None:
     params = _draw_params(data, case)
     args = data.draw(case.arguments, label="arguments")
+    kwargs = data.draw(case.keywords, label="keywords")
     model = case.model.from_params(**params)  # type: ignore[attr-defined]
-    method = getattr(model, case.method)
+    method = functools.partial(getattr(model, case.method), **kwargs)
     scalar = method(*args)
     assert type(scalar) is float
     fixed = case.scalar_only
+    if len(fixed) == len(args):  # only options: nothing to vectorise
+        return
     as_lists = method(*(a if i in fixed else [a, a] for i, a in enumerate(args)))
     assert type(as_lists) is np.ndarray
     assert as_lists.shape == (2,)
