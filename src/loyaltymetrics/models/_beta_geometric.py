@@ -87,10 +87,13 @@ def expected_count(r: Any, u: Any, a: float, bb: Any) -> FloatArray:
             hyp = b.hyp2f1(cf - rr[sub], a - 1.0, cf, zf)
             out[sub] = cf / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log_grow[sub]) * hyp)
         slow |= ~np.isfinite(out)
-    # far from a ~ r ~ a + b the hypergeometric forms over- or underflow (a >> r: the
-    # Taylor steps of hyp2f1_robust grow like 2^(a - r) per step) or cancel (r >> a + b:
-    # the Gauss series has a large negative parameter): quadrature over p there
-    hard = (a - rr > _GAP) | (rr - a - b_ > _GAP)
+    # r >> a + b: the Gauss series of the slow path has a large negative parameter and
+    # cancels to a finite wrong value (111 for 184.57 at r = 1000), so quadrature over p.
+    # a >> r: the Taylor steps of hyp2f1_robust grow like 2^(a - r) per step and overflow
+    # to nan or inf, caught below. (Measured against 40-digit mpmath on 600 random cases
+    # with a in [10, 1000]: the paths are right to 1e-9 wherever they are finite; routing
+    # every a - r > 20 to quadrature instead cost 80x on 100,000 customers at a = 30.)
+    hard = rr - a - b_ > _GAP
     slow &= ~hard
     if slow.any():
         i = np.flatnonzero(slow)
@@ -104,7 +107,7 @@ def expected_count(r: Any, u: Any, a: float, bb: Any) -> FloatArray:
 
 
 _GAP = 20.0
-"""|a - r| or r - (a + b) beyond which `expected_count` integrates over p numerically."""
+"""r - (a + b) beyond which `expected_count` integrates over p numerically."""
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 _PANELS = 40
 _LEFT_DRIFT = 1e-5
