@@ -32,6 +32,7 @@ from loyaltymetrics.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
     GammaGammaModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
     customer_lifetime_value,
 )
@@ -47,6 +48,9 @@ BG_NBD_CDNOW = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 BG_NBD_CDNOW_LL = -9582.4
 PARETO_CDNOW = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 PARETO_CDNOW_LL = -9595.0
+# Batislam, Denizel & Filiztekin (2007) model on the same data: r = 0.525, α = 6.183,
+# a = 0.891, b = 1.614 (BTYDplus, an independent R implementation; see test_mbg_nbd.py).
+MBG_CDNOW = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 # Fader & Hardie (2013), The Gamma-Gamma Model of Monetary Value, note 025
 # (http://brucehardie.com/notes/025/): the 946 CDNOW repeat buyers.
 GG_CDNOW = {"p": 6.25, "q": 3.74, "v": 15.44}
@@ -467,8 +471,8 @@ def test_bg_nbd_conditional_predictions_match_the_posterior_integral(
     # FHL (2005) eq. (10) and P(alive) against the posterior over (λ, p) integrated numerically
     bg = BetaGeoModel.from_params(**BG_NBD_CDNOW)
     alive, expected = _bg_nbd_conditional_by_quadrature(BG_NBD_CDNOW, t, x, t_x, big_t)
-    assert bg.p_alive(x, t_x, big_t)[0] == pytest.approx(alive, rel=1e-10)
-    assert bg.expected_purchases(t, x, t_x, big_t)[0] == pytest.approx(expected, rel=1e-8)
+    assert bg.p_alive(x, t_x, big_t) == pytest.approx(alive, rel=1e-10)
+    assert bg.expected_purchases(t, x, t_x, big_t) == pytest.approx(expected, rel=1e-8)
 
 
 def test_bg_nbd_p_alive_is_one_without_repeat_purchases(cdnow: pl.DataFrame) -> None:
@@ -480,7 +484,7 @@ def test_bg_nbd_p_alive_is_one_without_repeat_purchases(cdnow: pl.DataFrame) -> 
     assert np.all(p[x > 0] < 1.0)
     # the P(alive) odds a/(b+x-1)·((α+T)/(α+t_x))^(r+x), written out for one customer
     odds = 0.793 / (2.426 + 2 - 1) * ((4.414 + 38.86) / (4.414 + 30.43)) ** (0.243 + 2)
-    assert bg.p_alive(2, 30.43, 38.86)[0] == pytest.approx(1 / (1 + odds), rel=1e-12)
+    assert bg.p_alive(2, 30.43, 38.86) == pytest.approx(1 / (1 + odds), rel=1e-12)
 
 
 @pytest.mark.parametrize("t", [0.5, 1.0, 13.0, 39.0, 78.0, 500.0])
@@ -518,8 +522,8 @@ def test_pareto_nbd_conditional_predictions_match_the_death_time_integral(
     t: float, x: int, t_x: float, big_t: float
 ) -> None:
     pn = ParetoNBDModel.from_params(**PARETO_CDNOW)
-    alive = pn.p_alive(x, t_x, big_t)[0]
-    expected = pn.expected_purchases(t, x, t_x, big_t)[0]
+    alive = pn.p_alive(x, t_x, big_t)
+    expected = pn.expected_purchases(t, x, t_x, big_t)
     assert math.isfinite(alive)
     assert math.isfinite(expected)
     assert alive == pytest.approx(_pareto_p_alive(PARETO_CDNOW, x, t_x, big_t), rel=1e-9)
@@ -665,7 +669,7 @@ def test_bg_nbd_expectations_near_a_equal_to_one(a: float) -> None:
         _bg_nbd_new_by_quadrature(params, 10.0), rel=1e-9
     )
     reference = _bg_nbd_conditional_by_quadrature(params, 10.0, 2, 30.0, 38.0)[1]
-    assert bg.expected_purchases(10.0, 2, 30.0, 38.0)[0] == pytest.approx(reference, rel=1e-9)
+    assert bg.expected_purchases(10.0, 2, 30.0, 38.0) == pytest.approx(reference, rel=1e-9)
 
 
 @pytest.mark.parametrize("t", [0.01, 1.0, 39.0, 1e4])
@@ -677,7 +681,7 @@ def test_bg_nbd_expectations_are_continuous_through_a_equal_to_one(t: float) -> 
         bg = BetaGeoModel.from_params(r=0.243, alpha=4.414, a=a, b=2.426)
         new = bg.expected_purchases_new(t)
         assert isinstance(new, float)
-        return new, float(bg.expected_purchases(t, 2, 30.0, 38.0)[0])
+        return new, float(bg.expected_purchases(t, 2, 30.0, 38.0))
 
     middle = at(1.0)
     curvature = (1.0 + math.log1p(t / 4.414)) ** 2
@@ -798,6 +802,7 @@ SIMULATED = [
     pytest.param(BetaGeoModel, BG_NBD_CDNOW, 39.0, id="bg_nbd"),
     pytest.param(ParetoNBDModel, PARETO_CDNOW, 39.0, id="pareto_nbd"),
     pytest.param(BetaGeoBetaBinomModel, BG_BB_DONATIONS, 6, id="bg_bb"),
+    pytest.param(ModifiedBetaGeoModel, MBG_CDNOW, 39.0, id="mbg_nbd"),
 ]
 
 
@@ -849,7 +854,12 @@ def test_simulate_schema_determinism_and_invariants(
 
 
 @pytest.mark.parametrize(
-    ("cls", "params"), [(BetaGeoModel, BG_NBD_CDNOW), (ParetoNBDModel, PARETO_CDNOW)]
+    ("cls", "params"),
+    [
+        (BetaGeoModel, BG_NBD_CDNOW),
+        (ParetoNBDModel, PARETO_CDNOW),
+        (ModifiedBetaGeoModel, MBG_CDNOW),
+    ],
 )
 def test_simulate_takes_one_observation_length_per_customer(
     cls: Any, params: dict[str, float]
@@ -938,52 +948,61 @@ def histories(draw: st.DrawFn, max_x: int = 80, max_t: float = 200.0) -> tuple[i
     return x, t_x, big_t
 
 
+TRANSACTION_KINDS = ["bg", "pareto", "mbg"]
+"""The continuous-time transaction models of the property tests (BG/NBD, Pareto/NBD, MBG/NBD)."""
+TRANSACTION_CLASSES: dict[str, Any] = {
+    "bg": BetaGeoModel,
+    "pareto": ParetoNBDModel,
+    "mbg": ModifiedBetaGeoModel,
+}
+TRANSACTION_CDNOW = {"bg": BG_NBD_CDNOW, "pareto": PARETO_CDNOW, "mbg": MBG_CDNOW}
+
+
 def _transaction_model(kind: str, params: dict[str, float]) -> Any:
-    return (
-        BetaGeoModel.from_params(**params) if kind == "bg" else ParetoNBDModel.from_params(**params)
-    )
+    return TRANSACTION_CLASSES[kind].from_params(**params)
 
 
 def _with_edge_cases(draw: st.DrawFn, kind: str, params: dict[str, float]) -> dict[str, float]:
     """Move some draws onto the parameter values where closed forms are 0/0 or 0·∞ or
     their Gauss hypergeometric functions are degenerate (c - a - b whole)."""
     edge = draw(st.sampled_from(["none", "none", "one", "whole", "sum_one"]))
-    first = "a" if kind == "bg" else "r"  # BG/NBD: a - 1 and a - r; Pareto/NBD: r and s
+    beta_geometric = kind != "pareto"  # BG/NBD and MBG/NBD share the expectation routine
+    first = "a" if beta_geometric else "r"  # BG/NBD: a - 1 and a - r; Pareto/NBD: r and s
     if edge == "one":
         params[first] = 1.0
     elif edge == "whole":
         shift = draw(st.integers(-2, 3))
-        if kind == "bg" and 0.05 <= params["r"] + shift <= 10.0:
+        if beta_geometric and 0.05 <= params["r"] + shift <= 10.0:
             params["a"] = params["r"] + shift
-        elif kind != "bg":
+        elif not beta_geometric:
             params[draw(st.sampled_from(["r", "s"]))] = float(draw(st.integers(1, 4)))
-    elif edge == "sum_one" and kind == "bg" and params["a"] < 0.95:
+    elif edge == "sum_one" and beta_geometric and params["a"] < 0.95:
         params["b"] = 1.0 - params["a"]
     return params
 
 
 def _model_and_history(draw: st.DrawFn, kind: str) -> tuple[Any, tuple[int, float, float]]:
-    params = _with_edge_cases(draw, kind, draw(bg_params if kind == "bg" else pareto_params))
+    params = _with_edge_cases(draw, kind, draw(pareto_params if kind == "pareto" else bg_params))
     return _transaction_model(kind, params), draw(histories())
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_p_alive_is_a_probability(kind: str, data: st.DataObject) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    p = model.p_alive(x, t_x, big_t)[0]
+    p = model.p_alive(x, t_x, big_t)
     assert 0.0 <= p <= 1.0
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_expected_purchases_is_non_negative_and_non_decreasing_in_t(
     kind: str, data: st.DataObject
 ) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    t = np.array([0.0, 0.5, 1.0, 5.0, 20.0, 100.0])
+    t = np.array([0.0, 0.01, 0.5, 1.0, 5.0, 20.0, 100.0, 1e4])
     e = model.expected_purchases(t, [x], [t_x], [big_t])
     assert e.shape == t.shape
     assert np.all(np.isfinite(e))
@@ -992,27 +1011,29 @@ def test_expected_purchases_is_non_negative_and_non_decreasing_in_t(
     assert np.all(np.diff(e) >= -1e-9 * np.maximum(e[1:], 1.0))
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data())
 def test_expected_purchases_new_starts_at_zero_and_grows(kind: str, data: st.DataObject) -> None:
     model, _ = _model_and_history(data.draw, kind)
-    t = np.array([0.0, 0.1, 1.0, 10.0, 100.0, 1000.0])
+    t = np.array([0.0, 0.1, 1.0, 10.0, 100.0, 1000.0, 1e6])
     e = model.expected_purchases_new(t)
+    assert isinstance(e, np.ndarray)
     assert e[0] == 0.0
     assert np.all(np.isfinite(e))
     assert np.all(np.diff(e) >= -1e-9 * np.maximum(e[1:], 1.0))
     assert model.expected_purchases_new(0.0) == 0.0
 
 
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 @SETTINGS
 @given(data=st.data(), more=st.floats(0.01, 100.0), earlier=st.floats(0.0, 0.99))
 def test_p_alive_falls_with_time_since_last_purchase(
     kind: str, data: st.DataObject, more: float, earlier: float
 ) -> None:
     model, (x, t_x, big_t) = _model_and_history(data.draw, kind)
-    assume(x > 0)
+    if kind != "mbg":  # BG/NBD and Pareto/NBD: x = 0 has no dropout before T to weigh
+        assume(x > 0)
     # longer observation, same last purchase: less likely alive
     p = model.p_alive([x, x], [t_x, t_x], [big_t, big_t + more])
     assert p[1] <= p[0] + 1e-12
@@ -1053,8 +1074,8 @@ def test_pareto_nbd_is_finite_for_extreme_histories(
     x, frac, big_t, t = case
     t_x = frac * big_t if x else 0.0
     pn = ParetoNBDModel.from_params(**params)
-    p = pn.p_alive(x, t_x, big_t)[0]
-    e = pn.expected_purchases(t, x, t_x, big_t)[0]
+    p = pn.p_alive(x, t_x, big_t)
+    e = pn.expected_purchases(t, x, t_x, big_t)
     assert 0.0 <= p <= 1.0
     assert math.isfinite(e)
     assert e >= 0.0
@@ -1063,8 +1084,8 @@ def test_pareto_nbd_is_finite_for_extreme_histories(
 def test_pareto_nbd_extreme_customer_is_exact() -> None:
     # x = 132, t_x = T = 200: bought at the very end, so alive; lifetimes gives NaN here
     pn = ParetoNBDModel.from_params(**PARETO_CDNOW)
-    assert pn.p_alive(132, 200.0, 200.0)[0] == 1.0
-    e = pn.expected_purchases(39.0, 132, 200.0, 200.0)[0]
+    assert pn.p_alive(132, 200.0, 200.0) == 1.0
+    e = pn.expected_purchases(39.0, 132, 200.0, 200.0)
     assert e == pytest.approx(_pareto_conditional(PARETO_CDNOW, 39.0, 132, 200.0, 200.0), rel=1e-10)
 
 
@@ -1080,7 +1101,7 @@ def test_pareto_nbd_large_beta_over_alpha_stays_finite(
     params: dict[str, float], x: int, t_x: float, big_t: float
 ) -> None:
     pn = ParetoNBDModel.from_params(**params)
-    p = pn.p_alive(x, t_x, big_t)[0]
+    p = pn.p_alive(x, t_x, big_t)
     assert p == pytest.approx(_pareto_p_alive(params, x, t_x, big_t), rel=1e-9, abs=1e-300)
 
 
@@ -1157,7 +1178,7 @@ def _expanded_weights_case(
     assert weighted.log_likelihood == pytest.approx(expanded.log_likelihood, rel=1e-9)
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_integer_weights_equal_expanded_rows_continuous(cls: Any, cdnow: pl.DataFrame) -> None:
     rng = np.random.default_rng(11)
     rows = rng.choice(cdnow.height, 300, replace=False)
@@ -1179,11 +1200,12 @@ def test_integer_weights_equal_expanded_rows_bg_bb(donations: pl.DataFrame) -> N
     _expanded_weights_case(BetaGeoBetaBinomModel, data, weights)
 
 
-def test_zero_weights_drop_rows(cdnow: pl.DataFrame) -> None:
+@pytest.mark.parametrize("cls", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_zero_weights_drop_rows(cls: Any, cdnow: pl.DataFrame) -> None:
     x, t_x, big_t = _rfm(cdnow)
     keep = np.arange(x.size) % 3 != 0
-    weighted = BetaGeoModel.fit(x, t_x, big_t, weights=keep.astype(np.float64))
-    subset = BetaGeoModel.fit(x[keep], t_x[keep], big_t[keep])
+    weighted = cls.fit(x, t_x, big_t, weights=keep.astype(np.float64))
+    subset = cls.fit(x[keep], t_x[keep], big_t[keep])
     for name, value in subset.params.items():
         assert weighted.params[name] == pytest.approx(value, rel=1e-6), name
 
@@ -1195,6 +1217,7 @@ ALL_MODELS = [
     pytest.param(ParetoNBDModel, PARETO_CDNOW, id="pareto_nbd"),
     pytest.param(GammaGammaModel, GG_CDNOW, id="gamma_gamma"),
     pytest.param(BetaGeoBetaBinomModel, BG_BB_DONATIONS, id="bg_bb"),
+    pytest.param(ModifiedBetaGeoModel, MBG_CDNOW, id="mbg_nbd"),
 ]
 
 
@@ -1294,20 +1317,24 @@ BAD_RFM = [
 ]
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 @pytest.mark.parametrize("method", ["fit", "p_alive", "expected_purchases"])
 @pytest.mark.parametrize(("x", "t_x", "big_t", "message"), BAD_RFM)
 def test_bad_rfm_names_the_argument_and_first_bad_index(
     cls: Any, method: str, x: list[float], t_x: list[float], big_t: list[float], message: str
 ) -> None:
-    model = cls.from_params(**(BG_NBD_CDNOW if cls is BetaGeoModel else PARETO_CDNOW))
+    model = cls.from_params(**_cdnow_params(cls))
     call: Callable[..., Any] = getattr(cls if method == "fit" else model, method)
     args = (1.0, x, t_x, big_t) if method == "expected_purchases" else (x, t_x, big_t)
     with pytest.raises(ValueError, match=message):
         call(*args)
 
 
-@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel])
+def _cdnow_params(cls: Any) -> dict[str, float]:
+    return next(TRANSACTION_CDNOW[k] for k, c in TRANSACTION_CLASSES.items() if c is cls)
+
+
+@pytest.mark.parametrize("cls", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_bad_weights_and_horizons(cls: Any) -> None:
     with pytest.raises(ValueError, match=r"weights\[1\]=-1"):
         cls.fit([1, 0], [1.0, 0.0], [5.0, 5.0], weights=[1, -1])
@@ -1317,7 +1344,7 @@ def test_bad_weights_and_horizons(cls: Any) -> None:
         cls.fit([1, 0], [1.0, 0.0], [5.0, 5.0], weights=[0, 0])
     with pytest.raises(ValueError, match=r"empty"):
         cls.fit([], [], [])
-    model = cls.from_params(**(BG_NBD_CDNOW if cls is BetaGeoModel else PARETO_CDNOW))
+    model = cls.from_params(**_cdnow_params(cls))
     with pytest.raises(ValueError, match=r"t must be non-negative"):
         model.expected_purchases(-1.0, [1], [1.0], [5.0])
     with pytest.raises(ValueError, match=r"t must be non-negative"):
@@ -1427,13 +1454,13 @@ def test_clv_ignores_monetary_value_without_repeat_purchases(clv_inputs: Any) ->
 @pytest.mark.parametrize(
     ("unit", "units_per_week"), [("D", 7.0), ("M", 1.0 / WEEKS_PER_MONTH)], ids=["days", "months"]
 )
-@pytest.mark.parametrize("kind", ["bg", "pareto"])
+@pytest.mark.parametrize("kind", TRANSACTION_KINDS)
 def test_clv_is_the_same_in_any_time_unit(
     clv_inputs: Any, unit: str, units_per_week: float, kind: str
 ) -> None:
     # rescaling time by c rescales the rate parameters (alpha, beta) by c and nothing else
     _, gg, (x, t_x, big_t, m) = clv_inputs
-    params = BG_NBD_CDNOW if kind == "bg" else PARETO_CDNOW
+    params = TRANSACTION_CDNOW[kind]
     rescaled = {
         k: val * (units_per_week if k in ("alpha", "beta") else 1.0) for k, val in params.items()
     }
@@ -1511,7 +1538,7 @@ def test_constant_spend_is_not_identified() -> None:
         GammaGammaModel.fit([1, 2, 3, 4] * 10, [10.0] * 40)
 
 
-@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_without_repeat_purchases_the_model_is_not_identified(model: Any) -> None:
     # every frequency 0: the likelihood does not depend on the dropout parameters
     with pytest.raises(ValueError, match="no customer has a repeat purchase"):
@@ -1523,7 +1550,7 @@ def test_bg_bb_without_repeat_purchases_is_not_identified() -> None:
         BetaGeoBetaBinomModel.fit([0] * 5, [0] * 5, [6] * 5)
 
 
-@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel])
+@pytest.mark.parametrize("model", [BetaGeoModel, ParetoNBDModel, ModifiedBetaGeoModel])
 def test_customers_first_seen_at_the_end_are_allowed(model: Any) -> None:
     # T = 0 with x = 0 contributes a likelihood of 1: the fit equals the fit without them
     sim = BetaGeoModel.from_params(**BG_NBD_CDNOW).simulate(800, 39.0, seed=5)

@@ -2,6 +2,7 @@
 
 Immutable fitted models: ``fit`` is a classmethod returning a new instance,
 ``from_params`` builds one from known parameters. Time is in the unit of the RFM inputs.
+Predictions are "scalar in, float out": scalars give a ``float``, array-likes an array.
 """
 
 from ._base import ConvergenceError

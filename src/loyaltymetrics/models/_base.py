@@ -1,13 +1,32 @@
-"""Shared machinery of the models: input checks, maximum likelihood, standard errors."""
+"""Shared machinery of the models: base class, checks, maximum likelihood, numerics.
+
+Also the standard errors, the robust Gauss hypergeometric function and the simulation
+set-up.
+
+What is shared, and as what:
+
+* ``BaseModel``, a frozen dataclass base class, holds what every model *is*: the four
+  fields (``params``, ``log_likelihood``, ``standard_errors``, ``n_customers``), the
+  ``PARAM_NAMES`` contract, ``from_params`` and the repr. A base class, because these
+  are state and implementation shared by inheritance; a Protocol shares neither, and a
+  mixin cannot declare dataclass fields (the subclasses must stay slotted, frozen
+  dataclasses, so that ``model.extra = 1`` fails).
+* ``TransactionModel`` (in ``_transaction``) is a Protocol, because its users
+  (``evaluate_holdout``, ``plot``, ``customer_lifetime_value``) accept *any* object with
+  the two prediction methods, including a user's own model that does not inherit from us.
+* Everything else here is plain functions: checks and numerics used by several models.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from scipy import optimize
@@ -29,6 +48,74 @@ class ConvergenceError(RuntimeError):
     rates), and what to try (the `penalizer=` of `fit`, or the data to check). It ends
     with the optimiser's own reason.
     """
+
+
+def empty_mapping() -> Mapping[str, float]:
+    """An empty read-only mapping: the standard errors of a model built from parameters."""
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class BaseModel:
+    """Fields, ``from_params`` and repr shared by every fitted model (see the module doc).
+
+    Subclasses are ``@dataclass(frozen=True, slots=True, repr=False)`` too (so that they
+    stay immutable and slotted) and set ``PARAM_NAMES``.
+    """
+
+    params: Mapping[str, float]
+    log_likelihood: float = math.nan
+    standard_errors: Mapping[str, float] = field(default_factory=empty_mapping)
+    n_customers: float = 0.0
+
+    PARAM_NAMES: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({format_params(self.params)})"
+
+    @classmethod
+    def from_params(cls, **params: float) -> Self:
+        """Build a model from known parameters (the names in ``PARAM_NAMES``, all positive).
+
+        The model has no fit statistics: ``log_likelihood`` is ``nan``, ``standard_errors``
+        is empty and ``n_customers`` is 0.
+
+        Raises
+        ------
+        TypeError
+            If a parameter is missing or unexpected (the message lists both).
+        ValueError
+            If a parameter is not a finite positive number.
+
+        Examples
+        --------
+        >>> from loyaltymetrics import models
+        >>> models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        BetaGeoModel(r=0.243, alpha=4.414, a=0.793, b=2.426)
+        """
+        return cls(MappingProxyType(check_params(cls.__name__, cls.PARAM_NAMES, params)))
+
+    def _values(self) -> tuple[float, ...]:
+        """The parameters in ``PARAM_NAMES`` order."""
+        return tuple(self.params[name] for name in self.PARAM_NAMES)
+
+
+def check_simulation_args(n_customers: Any, seed: Any) -> None:
+    """``n_customers`` a whole number >= 1 and ``seed`` an int, else TypeError/ValueError."""
+    for name, value in (("n_customers", n_customers), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if n_customers < 1:
+        raise ValueError(f"n_customers must be >= 1; got n_customers={n_customers}")
+
+
+def simulation_setup(n_customers: Any, T: Any, seed: Any) -> tuple[np.random.Generator, FloatArray]:
+    """Checked simulation arguments: the generator and one observation length per customer."""
+    check_simulation_args(n_customers, seed)
+    big_t = np.broadcast_to(as_array(T, "T"), (n_customers,)).astype(np.float64)
+    if not (big_t > 0).all():
+        raise ValueError("T must be positive")
+    return np.random.default_rng(seed), big_t
 
 
 _PARALLEL_MIN = 200_000
@@ -65,6 +152,9 @@ _DIRECT_EXPONENT = 6.0
 _STEP_EXPONENT = 24.0
 """Bound on |c - 1| · h / y0 in a Taylor step (keeps the y^(1-c) solution from swamping it)."""
 
+
+_MAX_STEPS = 400
+"""Taylor steps after which `hyp2f1_robust` gives up (nan); enough for |c - 1| up to ~1e4."""
 
 _CHECK_EVERY = 4
 """Convergence of the series is tested every this many terms (the test costs passes too)."""
@@ -183,6 +273,11 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
     Exact polynomials are summed directly; the models never come near the other cases
     (BG/NBD: $a > 0$, and $c - a - b \ge 0$ when its other parameter is $\le 0$;
     Pareto/NBD: $a = 1$, $b > 0$).
+
+    The work is bounded: after 400 Taylor steps (reached only for $|c - 1|$ beyond about
+    $10^4$, where each step may advance by $12/|c - 1|$) the element is ``nan``. Callers
+    treat ``nan`` as "no value here": maximum likelihood steps back from such parameters,
+    and predictions use another path or raise.
     """
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z, d)))
     shape = arrays[0].shape
@@ -206,7 +301,9 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
         dist = half.copy()  # distance of the current point from 1
         reach = np.minimum(0.5, _STEP_EXPONENT / np.maximum(np.abs(c1 - 1.0), 1.0))
         act = np.flatnonzero(dist > d_end)
-        while act.size:
+        for _ in range(_MAX_STEPS):
+            if not act.size:
+                break
             d0 = dist[act]
             h = np.minimum(np.minimum(0.5 * d0, reach[act] * (1.0 - d0)), d0 - d_end[act])
             last = h >= d0 - d_end[act]
@@ -214,6 +311,10 @@ def hyp2f1_robust(a: Any, b: Any, c: Any, z: Any, d: Any) -> tuple[FloatArray, F
             g[act] += step
             dist[act] = np.where(last, d_end[act], d0 - h)
             act = act[~last]
+        # out of reach within the step budget (|c - 1| in the tens of thousands): nan, which
+        # the callers treat as "no value" (a fit steps back, a prediction falls back or raises)
+        v[act] = np.nan
+        g[act] = np.nan
         value[j] = v
         integral[j] = g
     return value.reshape(shape), integral.reshape(shape)
@@ -667,3 +768,74 @@ def check_params(
 def format_params(params: Mapping[str, float]) -> str:
     """``r=0.2426, alpha=4.414`` for reprs."""
     return ", ".join(f"{k}={val:.4g}" for k, val in params.items())
+
+
+# ---------------------------------------------------------------- prediction outputs
+
+_ROUNDING = 1e-12
+"""Excursions below 0 (or above 1 for a probability) up to this size are rounding: clipped."""
+
+
+def prediction(
+    *, probability: bool = False, allow_infinite: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a model method as a prediction and check what it returns (the structural rule).
+
+    The wrapped method computes a float64 array. The wrapper then
+
+    * checks it: a ``nan``, an infinity (unless `allow_infinite`, for quantities that are
+      documented to be infinite, such as a lifetime with no discounting), a negative value,
+      or with `probability` a value above 1, raises ``FloatingPointError`` naming the
+      method, the model and the first offending element, instead of being returned.
+      Excursions of at most 1e-12 past 0 or 1 are rounding and are clipped;
+    * gives "scalar in, float out": when every argument is a scalar (``np.ndim == 0``),
+      the one value is returned as a Python ``float``; otherwise the array.
+
+    The methods compute through their stable paths first (the hypergeometric routines fall
+    back to quadrature where the closed forms over- or underflow), so this check is the
+    last line: it turns a numerical failure nobody has found yet into an error rather than
+    a silent wrong number. Every prediction method of every model carries the marker
+    ``__prediction__`` (``tests/test_model_numerics.py`` checks it).
+    """
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> float | FloatArray:
+            out = np.asarray(method(self, *args, **kwargs), dtype=np.float64)
+            out = check_output(
+                out, f"{type(self).__name__}.{method.__name__}", self, probability, allow_infinite
+            )
+            if all(np.ndim(a) == 0 for a in (*args, *kwargs.values())) and out.size == 1:
+                return float(out.reshape(()))
+            return out
+
+        wrapper.__prediction__ = {  # type: ignore[attr-defined]
+            "probability": probability,
+            "allow_infinite": allow_infinite,
+        }
+        return wrapper
+
+    return decorate
+
+
+def check_output(
+    out: FloatArray, where: str, model: Any, probability: bool, allow_infinite: bool
+) -> FloatArray:
+    """`out` if every value is a valid prediction (rounding clipped); else FloatingPointError."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isnan(out) | (out < -_ROUNDING)
+        if not allow_infinite:
+            bad |= np.isinf(out)
+        if probability:
+            bad |= out > 1.0 + _ROUNDING
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        what = "probability" if probability else "value"
+        raise FloatingPointError(
+            f"{where} has no reliable {what} for element {i} (computed {float(out.ravel()[i])!r}) "
+            f"with {model!r}: the parameters or inputs are beyond the numerically covered "
+            "range; please report them"
+        )
+    if out.size and (out.min() < 0.0 or (probability and out.max() > 1.0)):
+        out = np.clip(out, 0.0, 1.0 if probability else np.inf)
+    return out

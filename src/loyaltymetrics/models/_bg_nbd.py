@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from . import _uncertainty as u
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
+from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
 
 
 def _loglik_terms(
@@ -68,93 +64,8 @@ def _loglik_terms(
     return ll, [d_r, d_alpha, d_a, d_b]
 
 
-_NEAR_ONE = 1e-3
-"""|a - 1| below which the closed form's division by a - 1 loses digits: series path."""
-_NEAR_WHOLE = 1e-3
-"""Distance of a - r from a whole number below which scipy's 2F1 is unreliable near z = 1."""
-_LARGE_Z = 0.85
-_SMALL_Z = 0.01
-"""Below this z the closed form's 1 - (1 - z)^(a-1) 2F1 cancels; the series is short there."""
-_EXTREME_Z = 0.999
-"""Above this z, scipy's 2F1 (given z, not 1 - z) loses about |c - a - b| · u ulps."""
-
-
-def _expected_count(r: Any, u: Any, a: float, bb: Any) -> FloatArray:
-    r"""$E[(1 - (1 + pu)^{-r})/p]$ for $p \sim \text{Beta}(a, b)$: BG/NBD expected purchases.
-
-    A customer who is active now, with purchase rate $\lambda \sim \text{Gamma}(r, \alpha)$
-    and dropout probability $p \sim \text{Beta}(a, b)$, makes $(1 - e^{-\lambda p t})/p$
-    purchases in the next $t$ on average given $(\lambda, p)$; integrating $\lambda$ gives the
-    above with $u = t/\alpha$. FHL (2005, eq. 7 and 10) write it as
-
-    $$\frac{a + b - 1}{a - 1}\left[1 - (1 + u)^{-r}\,
-      {}_2F_1\!\left(r, b; a + b - 1; z\right)\right], \quad z = \frac{u}{1 + u}.$$
-
-    New customers: `r, b` = the model's; a customer with `x` repeat purchases observed for
-    `T`: `r + x, b + x` and $u = t/(\alpha + T)$. (MBG/NBD's $E[X(t)]$ is
-    $\frac{b}{a + b}$ times this with `b + 1` in place of `b`.) `bb` is $b$.
-
-    Fast path: the closed form after Euler's transformation,
-    $\frac{C}{a-1}[1 - (1 + u)^{1-a}{}_2F_1(C - r, a - 1; C; z)]$ with $C = a + b - 1$,
-    which cannot overflow for large `r`. Where that is unreliable (a near 1, where it is
-    0/0 at a = 1; a - r near a whole number with z near 1, where scipy's 2F1 fails;
-    C = 0; tiny z, where the bracket cancels; z within 1e-3 of 1, where the rounding of z
-    costs digits) the same quantity is computed from
-
-    $$C\,\frac{1 - (1+u)^{1-a}}{a - 1} - (1 + u)^{1-a} (C - r)
-      \int_0^z {}_2F_1(C - r + 1, a; C + 1; y)\,dy$$
-
-    (from $\frac{d}{dz}{}_2F_1(A, a-1; C; z) = \frac{A(a-1)}{C}{}_2F_1(A+1, a; C+1; z)$),
-    which has no division by $a - 1$ or by $C$: its first fraction is $\log(1 + u)$ at
-    $a = 1$, and the integral comes from `hyp2f1_robust`. `a` is a scalar; `r`, `u`, `b`
-    broadcast.
-    """
-    shape = np.broadcast_shapes(np.shape(r), np.shape(u), np.shape(bb))
-    rr, uu, b_ = (
-        np.ravel(v)
-        for v in np.broadcast_arrays(*(np.asarray(w, dtype=np.float64) for w in (r, u, bb)))
-    )
-    c = a + b_ - 1.0
-    log_grow = np.log1p(uu)  # log(1 + u) = -log(1 - z)
-    z = uu / (1.0 + uu)
-    if abs(a - 1.0) < _NEAR_ONE:
-        slow = np.ones(z.size, dtype=bool)
-    else:
-        slow = (z < _SMALL_Z) | (z > _EXTREME_Z) | (np.abs(c) < 1e-6)
-        whole = b.near_whole(a - rr, _NEAR_WHOLE)
-        if whole.any():
-            slow |= whole & (z > _LARGE_Z)
-    out = np.empty(z.size)
-    fast = ~slow
-    if fast.any():
-        sub: slice | np.ndarray[Any, np.dtype[np.intp]] = (
-            slice(None) if not slow.any() else np.flatnonzero(fast)
-        )
-        cf, zf = c[sub], z[sub]
-        with np.errstate(all="ignore"):
-            hyp = b.hyp2f1(cf - rr[sub], a - 1.0, cf, zf)
-            out[sub] = cf / (a - 1.0) * (1.0 - np.exp((1.0 - a) * log_grow[sub]) * hyp)
-        slow |= ~np.isfinite(out)
-    if slow.any():
-        i = np.flatnonzero(slow)
-        out[i] = _expected_count_series(rr[i], uu[i], a, c[i], z[i], log_grow[i])
-    return out.reshape(shape)
-
-
-def _expected_count_series(
-    r: FloatArray, u: FloatArray, a: float, c: FloatArray, z: FloatArray, log_grow: FloatArray
-) -> FloatArray:
-    """`_expected_count` by the form without divisions (see there); `c` = a + b - 1."""
-    big_a = c - r
-    _, integral = b.hyp2f1_robust(big_a + 1.0, a, c + 1.0, z, 1.0 / (1.0 + u))
-    one_minus_a = 1.0 - a
-    # (1 - (1+u)^(1-a)) / (a - 1), continuous through a = 1 where it is log(1 + u)
-    first = log_grow if one_minus_a == 0.0 else np.expm1(one_minus_a * log_grow) / one_minus_a
-    return np.asarray(c * first - np.exp(one_minus_a * log_grow) * big_a * integral)
-
-
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoModel(u.BetaGeoPrediction):
+class BetaGeoModel(u.BetaGeoPrediction, b.BaseModel):
     r"""The BG/NBD model: Poisson purchasing with beta-geometric dropout.
 
     While active, customer $i$ buys at the events of a Poisson process with rate
@@ -203,28 +114,9 @@ class BetaGeoModel(u.BetaGeoPrediction):
     -9582.4
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
     covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
-
-    def __repr__(self) -> str:
-        return f"BetaGeoModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> BetaGeoModel:
-        """Build a model from known parameters `r`, `alpha`, `a`, `b` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.BetaGeoModel.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
-        BetaGeoModel(r=0.243, alpha=4.414, a=0.793, b=2.426)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -251,8 +143,9 @@ class BetaGeoModel(u.BetaGeoPrediction):
             estimate finite where the likelihood has its maximum at a boundary
             (homogeneous customers, see `ConvergenceError`). The penalty pulls
             every parameter towards 1, so it depends on the time unit through the scale
-            parameters. `log_likelihood` is the unpenalised value at the estimate, and
-            `standard_errors` come from the curvature of the penalised function.
+            parameters. `log_likelihood` is the unpenalised value at
+            the estimate, and `covariance` and `standard_errors` come from the curvature
+            of the unpenalised log-likelihood there.
 
         Returns
         -------
@@ -267,7 +160,7 @@ class BetaGeoModel(u.BetaGeoPrediction):
             If maximum likelihood does not converge: the message names the parameters
             that run to a boundary and what to try.
         """
-        params, ll, se, n, cov = _fit_r_alpha_a_b(
+        params, ll, se, n, cov = fit_r_alpha_a_b(
             _loglik_terms,
             cls.PARAM_NAMES,
             frequency,
@@ -279,11 +172,12 @@ class BetaGeoModel(u.BetaGeoPrediction):
         )
         return cls(MappingProxyType(params), ll, se, n, cov)
 
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["r"], p["alpha"], p["a"], p["b"]
-
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$ (FHL 2005, eq. 7).
 
         $$E[X(t)] = \frac{a + b - 1}{a - 1}\left[1 - \left(\frac{\alpha}{\alpha + t}\right)^r
@@ -301,13 +195,20 @@ class BetaGeoModel(u.BetaGeoPrediction):
         -------
         float or numpy.ndarray
             Expected number of purchases.
+            A float when every argument is a scalar.
         """
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
-        out = _expected_count(r, tt / alpha, a, bb)
-        return out if out.ndim else float(out)
+        return expected_count(r, tt / alpha, a, bb)
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history (FHL 2005, eq. 10).
 
@@ -327,8 +228,9 @@ class BetaGeoModel(u.BetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer.
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
@@ -339,11 +241,11 @@ class BetaGeoModel(u.BetaGeoPrediction):
 
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
-        r, alpha, a, bb = self._p()
-        return _expected_count(r + x, tt / (alpha + big_t), a, bb + x)
+        r, alpha, a, bb = self._values()
+        return expected_count(r + x, tt / (alpha + big_t), a, bb + x)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         xm = np.where(x > 0, x, 1.0)
         log_odds = (
             math.log(a)
@@ -352,6 +254,11 @@ class BetaGeoModel(u.BetaGeoPrediction):
         )
         return np.where(x > 0, sc.expit(-log_odds), 1.0)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still active at $T$ (FHL 2005, eq. 11).
 
@@ -368,13 +275,19 @@ class BetaGeoModel(u.BetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def probability_of_purchases(self, n: Any, t: float) -> FloatArray:
+    @overload
+    def probability_of_purchases(self, n: float, t: float) -> float: ...
+    @overload
+    def probability_of_purchases(self, n: RealInput, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def probability_of_purchases(self, n: Any, t: Any) -> FloatArray:
         r"""Probability that a new customer makes exactly $n$ purchases in $(0, t]$ (eq. 8).
 
         Parameters
@@ -386,10 +299,11 @@ class BetaGeoModel(u.BetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             $P(X(t) = n)$ for each `n`.
+            A float when every argument is a scalar.
         """
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         k = b.as_array(n, "n")
         b.check_counts(k, "n")
         tt = v.as_scalar(t, "t")
@@ -403,23 +317,13 @@ class BetaGeoModel(u.BetaGeoPrediction):
             + k * math.log(tt / (alpha + tt))
         )
         first = np.exp(sc.betaln(a, bb + k) - lbeta_ab + log_nb)
-        # second term: delta_{n>0} B(a+1, b+n-1)/B(a,b) [1 - (alpha/(alpha+t))^r sum_j ...]
-        out = np.empty_like(k)
-        for i, ki in enumerate(k):
-            if ki == 0:
-                out[i] = first[i]
-                continue
-            j = np.arange(int(ki))
-            partial = np.exp(
-                sc.gammaln(r + j)
-                - sc.gammaln(r)
-                - sc.gammaln(j + 1)
-                + r * math.log(alpha / (alpha + tt))
-                + j * math.log(tt / (alpha + tt))
-            ).sum()
-            coef = math.exp(sc.betaln(a + 1, bb + ki - 1) - lbeta_ab)
-            out[i] = first[i] + coef * (1 - partial)
-        return out
+        # second term: delta_{n>0} B(a+1, b+n-1)/B(a,b) P(NB >= n); the negative-binomial
+        # tail is the regularised incomplete beta I_{t/(alpha+t)}(n, r), not 1 - sum_{j<n}
+        # (which cancels to rounding noise, even below 0, once the tail is below 1e-16)
+        km = np.where(k > 0, k, 1.0)
+        tail = sc.betainc(km, r, tt / (alpha + tt))
+        second = np.exp(sc.betaln(a + 1, bb + km - 1) - lbeta_ab) * tail
+        return np.asarray(first + np.where(k > 0, second, 0.0), dtype=np.float64)
 
     def simulate(self, n_customers: int, T: Any, *, seed: int) -> pl.DataFrame:
         r"""Draw a synthetic population from the BG/NBD process.
@@ -442,85 +346,10 @@ class BetaGeoModel(u.BetaGeoPrediction):
         polars.DataFrame
             `frequency` (Int64), `recency`, `T` (Float64), one row per customer.
         """
-        rng, big_t = _simulation_setup(n_customers, T, seed)
-        r, alpha, a, bb = self._p()
+        rng, big_t = b.simulation_setup(n_customers, T, seed)
+        r, alpha, a, bb = self._values()
         lam = rng.gamma(r, 1.0 / alpha, size=n_customers)
         p = rng.beta(a, bb, size=n_customers)
         events = rng.poisson(lam * big_t)
         repeats = np.minimum(events, rng.geometric(p))
-        return _frame_from_events(rng, repeats, events, big_t)
-
-
-def _simulation_setup(
-    n_customers: Any, T: Any, seed: Any
-) -> tuple[np.random.Generator, FloatArray]:
-    for name, value in (("n_customers", n_customers), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    if n_customers < 1:
-        raise ValueError(f"n_customers must be >= 1; got n_customers={n_customers}")
-    big_t = np.broadcast_to(b.as_array(T, "T"), (n_customers,)).astype(np.float64)
-    if not (big_t > 0).all():
-        raise ValueError("T must be positive")
-    return np.random.default_rng(seed), big_t
-
-
-def _frame_from_events(
-    rng: np.random.Generator, repeats: Any, events: Any, big_t: FloatArray
-) -> pl.DataFrame:
-    """Recency = time of the `repeats`-th of `events` uniform event times in (0, T].
-
-    The k-th smallest of m uniforms on (0, 1) is Beta(k, m - k + 1), so no sorting is needed.
-    """
-    k = np.asarray(repeats, dtype=np.int64)
-    m = np.asarray(events, dtype=np.int64)
-    has = k > 0
-    u = np.zeros(k.shape[0])
-    u[has] = rng.beta(k[has], m[has] - k[has] + 1)
-    return pl.DataFrame(
-        {"frequency": k, "recency": u * big_t, "T": big_t},
-        schema={"frequency": pl.Int64, "recency": pl.Float64, "T": pl.Float64},
-    )
-
-
-LoglikTerms = Callable[..., tuple[FloatArray, list[FloatArray]]]
-
-
-def _fit_r_alpha_a_b(
-    loglik_terms: LoglikTerms,
-    names: tuple[str, ...],
-    frequency: Any,
-    recency: Any,
-    T: Any,
-    weights: Any,
-    penalizer: float = 0.0,
-    *,
-    modified: bool,
-) -> tuple[dict[str, float], float, Mapping[str, float], float, FloatArray]:
-    """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD from their likelihood terms.
-
-    Returns the estimates, the total log-likelihood, the standard errors, the number of
-    customers and the covariance (inverse analytic observed information; `modified` for
-    MBG/NBD). The special functions are evaluated once per distinct frequency (`groups`).
-    """
-    x, t_x, big_t = b.check_rfm(frequency, recency, T)
-    w = b.check_weights(weights, x.shape[0])
-    lam = b.check_penalizer(penalizer)
-    b.check_identified(x, w)
-
-    groups = np.unique(x, return_inverse=True)
-
-    def objective(p: FloatArray) -> tuple[float, FloatArray]:
-        ll, grads = loglik_terms(p, x, t_x, big_t, groups)
-        return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
-
-    n = float(w.sum())
-    mean_x = b.wsum(w, x) / n
-    mean_t = b.wsum(w, big_t) / n
-    start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
-    params, ll = b.fit_mle(objective, start, names, n, penalizer=lam)
-    hess = u.beta_geometric_hessian(
-        np.array(list(params.values())), x, t_x, big_t, w, modified=modified
-    )
-    cov = u.observed_covariance(params, hessian=hess)
-    return params, ll, u.standard_errors_from(cov, names), n, cov
+        return frame_from_events(rng, repeats, events, big_t)

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from . import _uncertainty as u
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatArray]:
@@ -48,7 +43,7 @@ def check_spend(frequency: Any, monetary_value: Any) -> tuple[FloatArray, FloatA
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class GammaGammaModel(u.ParameterUncertainty):
+class GammaGammaModel(u.ParameterUncertainty, b.BaseModel):
     r"""The Gamma-Gamma model of the average transaction value.
 
     A customer's transaction values are $\text{Gamma}(p, \nu_i)$ with
@@ -99,28 +94,9 @@ class GammaGammaModel(u.ParameterUncertainty):
     {'p': 6.25, 'q': 3.74, 'v': 15.44}
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
     covariance: FloatArray = field(default_factory=u.unknown_covariance(3), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("p", "q", "v")
-
-    def __repr__(self) -> str:
-        return f"GammaGammaModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> GammaGammaModel:
-        """Build a model from known parameters `p`, `q`, `v` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.GammaGammaModel.from_params(p=6.25, q=3.74, v=15.44)
-        GammaGammaModel(p=6.25, q=3.74, v=15.44)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -144,8 +120,9 @@ class GammaGammaModel(u.ParameterUncertainty):
             estimate finite where the likelihood has its maximum at a boundary
             (homogeneous customers, see `ConvergenceError`). The penalty pulls
             every parameter towards 1, so it depends on the currency unit through `v`.
-            `log_likelihood` is the unpenalised value at the estimate, and
-            `standard_errors` come from the curvature of the penalised function.
+            `log_likelihood` is the unpenalised value at the estimate, and `covariance`
+            and `standard_errors` come from the curvature of the unpenalised
+            log-likelihood there.
 
         Returns
         -------
@@ -160,9 +137,9 @@ class GammaGammaModel(u.ParameterUncertainty):
             If maximum likelihood does not converge: the message names the parameters
             that run to a boundary and what to try.
         """
+        lam = b.check_penalizer(penalizer)
         x, z = check_spend(frequency, monetary_value)
         w = b.check_weights(weights, x.shape[0])
-        lam = b.check_penalizer(penalizer)
         used = z[w > 0]
         if used.size and np.all(used == used[0]):
             raise ValueError(
@@ -199,6 +176,11 @@ class GammaGammaModel(u.ParameterUncertainty):
             MappingProxyType(params), ll, u.standard_errors_from(cov, cls.PARAM_NAMES), n, cov
         )
 
+    @overload
+    def expected_spend(self, frequency: float, monetary_value: float) -> float: ...
+    @overload
+    def expected_spend(self, frequency: RealInput, monetary_value: RealInput) -> FloatArray: ...
+    @b.prediction()
     def expected_spend(self, frequency: Any, monetary_value: Any) -> FloatArray:
         r"""Expected value of a customer's future transactions, given $x$ and $\bar z$.
 
@@ -214,8 +196,9 @@ class GammaGammaModel(u.ParameterUncertainty):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected spend per transaction.
+            A float when every argument is a scalar.
 
         Raises
         ------

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from . import _uncertainty as u
-from ._bg_nbd import (
-    _expected_count,
-    _fit_r_alpha_a_b,
-    _frame_from_events,
-    _simulation_setup,
-)
-
-"""Below this z (scaled by 1 + |b|) the hypergeometric series is summed directly."""
+from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
 
 _MIN_DROPOUT = 1e-12
 """Floor on a simulated dropout probability (numpy's geometric sampler needs p > 0)."""
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def _loglik_terms(
@@ -83,7 +71,7 @@ def _loglik_terms(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
+class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction, b.BaseModel):
     r"""The MBG/NBD model: BG/NBD with a dropout opportunity at the first purchase too.
 
     While active, customer $i$ buys at the events of a Poisson process with rate
@@ -159,28 +147,9 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
     [0.39, 0.706]
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
     covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
-
-    def __repr__(self) -> str:
-        return f"ModifiedBetaGeoModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> ModifiedBetaGeoModel:
-        """Build a model from known parameters `r`, `alpha`, `a`, `b` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.ModifiedBetaGeoModel.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
-        ModifiedBetaGeoModel(r=0.525, alpha=6.183, a=0.891, b=1.614)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -211,8 +180,9 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
             estimate finite where the likelihood has its maximum at a boundary
             (homogeneous customers, see `ConvergenceError`). The penalty pulls
             every parameter towards 1, so it depends on the time unit through the scale
-            parameters. `log_likelihood` is the unpenalised value at the estimate, and
-            `standard_errors` come from the curvature of the penalised function.
+            parameters. `log_likelihood` is the unpenalised value at
+            the estimate, and `covariance` and `standard_errors` come from the curvature
+            of the unpenalised log-likelihood there.
 
         Returns
         -------
@@ -228,7 +198,7 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
             If maximum likelihood does not converge: the message names the parameters
             that run to a boundary and what to try.
         """
-        params, ll, se, n, cov = _fit_r_alpha_a_b(
+        params, ll, se, n, cov = fit_r_alpha_a_b(
             _loglik_terms,
             cls.PARAM_NAMES,
             frequency,
@@ -240,11 +210,12 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         )
         return cls(MappingProxyType(params), ll, se, n, cov)
 
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["r"], p["alpha"], p["a"], p["b"]
-
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$ after the first purchase.
 
         Given $(\lambda, p)$ the customer survives the time-0 dropout with probability
@@ -271,6 +242,7 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         -------
         float or numpy.ndarray
             Expected number of repeat purchases (0 at $t = 0$).
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -283,9 +255,15 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         v.check_nonnegative(tt, "t")
         zero = np.zeros(1)
         out = self._p_alive(zero, zero, zero) * self._if_alive(tt, zero, zero)
-        out = out.reshape(tt.shape)
-        return out if out.ndim else float(out)
+        return out.reshape(tt.shape)
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history.
 
@@ -311,8 +289,9 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer (0 at $t = 0$).
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -331,16 +310,21 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
         # the BG/NBD expectation with b + 1 for b: alive at T, p ~ Beta(a, b + x + 1)
-        r, alpha, a, bb = self._p()
-        return _expected_count(r + x, tt / (alpha + big_t), a, bb + 1.0 + x)
+        r, alpha, a, bb = self._values()
+        return expected_count(r + x, tt / (alpha + big_t), a, bb + 1.0 + x)
 
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         log_odds = (
             math.log(a) - np.log(bb + x) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x))
         )
         return np.asarray(sc.expit(-log_odds), dtype=np.float64)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still active at $T$.
 
@@ -361,8 +345,9 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -374,7 +359,12 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def probability_of_purchases(self, n: Any, t: float) -> FloatArray:
+    @overload
+    def probability_of_purchases(self, n: float, t: float) -> float: ...
+    @overload
+    def probability_of_purchases(self, n: RealInput, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def probability_of_purchases(self, n: Any, t: Any) -> FloatArray:
         r"""Probability that a new customer makes exactly $n$ repeat purchases in $(0, t]$.
 
         Derivation. Given $(\lambda, p)$ the customer either drops out at time 0
@@ -410,8 +400,9 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             $P(X(t) = n)$ for each `n`.
+            A float when every argument is a scalar.
 
         Examples
         --------
@@ -421,7 +412,7 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         >>> round(float(pmf.sum()), 9), round(float(pmf[0]), 3)
         (1.0, 0.582)
         """
-        r, alpha, a, bb = self._p()
+        r, alpha, a, bb = self._values()
         k = b.as_array(n, "n")
         b.check_counts(k, "n")
         tt = v.as_scalar(t, "t")
@@ -473,10 +464,10 @@ class ModifiedBetaGeoModel(u.ModifiedBetaGeoPrediction):
         >>> m.simulate(1000, 39.0, seed=1).columns
         ['frequency', 'recency', 'T']
         """
-        rng, big_t = _simulation_setup(n_customers, T, seed)
-        r, alpha, a, bb = self._p()
+        rng, big_t = b.simulation_setup(n_customers, T, seed)
+        r, alpha, a, bb = self._values()
         lam = rng.gamma(r, 1.0 / alpha, size=n_customers)
         p = np.maximum(rng.beta(a, bb, size=n_customers), _MIN_DROPOUT)
         events = rng.poisson(lam * big_t)
         repeats = np.minimum(events, rng.geometric(p) - 1)
-        return _frame_from_events(rng, repeats, events, big_t)
+        return frame_from_events(rng, repeats, events, big_t)

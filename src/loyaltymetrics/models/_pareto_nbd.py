@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import polars as pl
 from scipy import special as sc
 
 from loyaltymetrics import _validation as v
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from . import _uncertainty as u
-from ._bg_nbd import _simulation_setup
-
-
-def _empty() -> Mapping[str, float]:
-    return MappingProxyType({})
 
 
 def _log1mexp(x: FloatArray) -> FloatArray:
@@ -147,8 +141,22 @@ def _loglik(params: FloatArray, x: FloatArray, t_x: FloatArray, big_t: FloatArra
     return np.asarray(head + np.logaddexp(alive, died))
 
 
+_MAX_SHAPE = 1e3
+"""The fit searches r, s <= 1e3: beyond, the rates are all but homogeneous (coefficient of
+variation below 3%), the data cannot tell the values apart, and each likelihood evaluation
+gets slow (the hypergeometric function's steps grow with r + s + x). Measured: on 50
+identical customers the unbounded search walked to r = 1e5 at 5-8 s per evaluation."""
+_MAX_EVALUATIONS = 4000
+"""Cap on likelihood evaluations in one fit (9 per optimiser step: value and central
+differences); the CDNOW fit makes about 250."""
+
+
+def _shape_note(calls: int) -> str:
+    return f" after {calls} likelihood evaluations (cap {_MAX_EVALUATIONS})"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
-class ParetoNBDModel(u.ParetoPrediction):
+class ParetoNBDModel(u.ParetoPrediction, b.BaseModel):
     r"""The Pareto/NBD model: Poisson purchasing with exponential lifetimes.
 
     While alive, customer $i$ buys at Poisson rate $\lambda_i \sim \text{Gamma}(r, \alpha)$;
@@ -203,28 +211,9 @@ class ParetoNBDModel(u.ParetoPrediction):
     -9595.0
     """
 
-    params: Mapping[str, float]
-    log_likelihood: float = math.nan
-    standard_errors: Mapping[str, float] = field(default_factory=_empty)
-    n_customers: float = 0.0
     covariance: FloatArray = field(default_factory=u.unknown_covariance(4), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
-
-    def __repr__(self) -> str:
-        return f"ParetoNBDModel({b.format_params(self.params)})"
-
-    @classmethod
-    def from_params(cls, **params: float) -> ParetoNBDModel:
-        """Build a model from known `r`, `alpha`, `s`, `beta` (all positive).
-
-        Examples
-        --------
-        >>> from loyaltymetrics import models
-        >>> models.ParetoNBDModel.from_params(r=0.553, alpha=10.578, s=0.606, beta=11.669)
-        ParetoNBDModel(r=0.553, alpha=10.58, s=0.606, beta=11.67)
-        """
-        return cls(MappingProxyType(b.check_params(cls.__name__, cls.PARAM_NAMES, params)))
 
     @classmethod
     def fit(
@@ -251,8 +240,9 @@ class ParetoNBDModel(u.ParetoPrediction):
             estimate finite where the likelihood has its maximum at a boundary
             (homogeneous customers, see `ConvergenceError`). The penalty pulls
             every parameter towards 1, so it depends on the time unit through the scale
-            parameters. `log_likelihood` is the unpenalised value at the estimate, and
-            `standard_errors` come from the curvature of the penalised function.
+            parameters. `log_likelihood` is the unpenalised value at
+            the estimate, and `covariance` and `standard_errors` come from the curvature
+            of the unpenalised log-likelihood there.
 
         Returns
         -------
@@ -264,15 +254,28 @@ class ParetoNBDModel(u.ParetoPrediction):
         ValueError
             For invalid inputs.
         ConvergenceError
-            If maximum likelihood does not converge.
+            If maximum likelihood does not converge: the message names the parameters
+            that run to a boundary and what to try.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         w = b.check_weights(weights, x.shape[0])
-        lam = b.check_penalizer(penalizer)
         b.check_identified(x, w)
+        lam = b.check_penalizer(penalizer)
+
+        calls = [0]
 
         def total(p: FloatArray) -> float:
-            return b.wsum(w, _loglik(p, x, t_x, big_t))
+            if p[0] > _MAX_SHAPE or p[2] > _MAX_SHAPE:
+                return math.nan  # outside the searched domain: the optimiser steps back
+            calls[0] += 1
+            if calls[0] > _MAX_EVALUATIONS:
+                last = b.format_params(dict(zip(cls.PARAM_NAMES, p.tolist(), strict=True)))
+                raise b.ConvergenceError(
+                    f"maximum likelihood stopped at the cap of {_MAX_EVALUATIONS} likelihood "
+                    f"evaluations without converging (last point {last})"
+                )
+            with np.errstate(invalid="ignore"):
+                return b.wsum(w, _loglik(p, x, t_x, big_t))
 
         def objective(p: FloatArray) -> tuple[float, FloatArray]:
             ll = total(p)
@@ -289,17 +292,23 @@ class ParetoNBDModel(u.ParetoPrediction):
         mean_x = b.wsum(w, x) / n
         mean_t = b.wsum(w, big_t) / n
         start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, mean_t])
-        params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9, penalizer=lam)
-        cov = u.observed_covariance(params, loglik=total)
+        try:
+            params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, n, gtol=1e-9, penalizer=lam)
+        except b.ConvergenceError as err:
+            raise b.ConvergenceError(f"{err}{_shape_note(calls[0])}") from err
+        if max(params["r"], params["s"]) > _MAX_SHAPE / 2:
+            raise b.ConvergenceError(
+                f"maximum likelihood ran to the cap on the shape parameters (r, s <= "
+                f"{_MAX_SHAPE:g}): {b.format_params(params)}; the data do not identify the "
+                "heterogeneity of the purchase or dropout rates"
+            )
+        # the covariance's finite differences do not count against the fit's evaluation cap
+        cov = u.observed_covariance(params, loglik=lambda p: b.wsum(w, _loglik(p, x, t_x, big_t)))
         se = u.standard_errors_from(cov, cls.PARAM_NAMES)
         return cls(MappingProxyType(params), ll, se, n, cov)
 
-    def _p(self) -> tuple[float, float, float, float]:
-        p = self.params
-        return p["r"], p["alpha"], p["s"], p["beta"]
-
     def _p_alive(self, x: FloatArray, t_x: FloatArray, big_t: FloatArray) -> FloatArray:
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         log_alpha_t = np.log(alpha + big_t)
         log_beta_t = np.log(beta + big_t)
         log_odds = (
@@ -311,6 +320,11 @@ class ParetoNBDModel(u.ParetoPrediction):
         )
         return np.asarray(sc.expit(-log_odds), dtype=np.float64)
 
+    @overload
+    def p_alive(self, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def p_alive(self, frequency: RealInput, recency: RealInput, T: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Probability that each customer is still alive at $T$.
 
@@ -324,13 +338,19 @@ class ParetoNBDModel(u.ParetoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Probabilities in [0, 1].
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         return self._p_alive(x, t_x, big_t)
 
-    def expected_purchases_new(self, t: Any) -> float | FloatArray:
+    @overload
+    def expected_purchases_new(self, t: float) -> float: ...
+    @overload
+    def expected_purchases_new(self, t: RealInput) -> FloatArray: ...
+    @b.prediction()
+    def expected_purchases_new(self, t: Any) -> FloatArray:
         r"""Expected purchases of a new customer in $(0, t]$.
 
         $$E[X(t)] = \frac{r\beta}{\alpha(s - 1)}\left[1 - \left(\frac{\beta}{\beta + t}
@@ -345,16 +365,25 @@ class ParetoNBDModel(u.ParetoPrediction):
         -------
         float or numpy.ndarray
             Expected number of purchases.
+            A float when every argument is a scalar.
         """
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
         v.check_nonnegative(tt, "t")
         if s == 1:
             out = r * beta / alpha * np.log1p(tt / beta)
         else:
-            out = r * beta / (alpha * (s - 1)) * -np.expm1((s - 1) * np.log(beta / (beta + tt)))
-        return out if out.ndim else float(out)
+            # log(beta/(beta + t)) as -log1p(t/beta): exact for t << beta (no 1 - 1e-11)
+            out = r * beta / (alpha * (s - 1)) * -np.expm1(-(s - 1) * np.log1p(tt / beta))
+        return out
 
+    @overload
+    def expected_purchases(self, t: float, frequency: float, recency: float, T: float) -> float: ...
+    @overload
+    def expected_purchases(
+        self, t: RealInput, frequency: RealInput, recency: RealInput, T: RealInput
+    ) -> FloatArray: ...
+    @b.prediction()
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r"""Expected purchases in the next $t$, given a customer's history.
 
@@ -371,8 +400,9 @@ class ParetoNBDModel(u.ParetoPrediction):
 
         Returns
         -------
-        numpy.ndarray
+        float or numpy.ndarray
             Expected purchases per customer.
+            A float when every argument is a scalar.
         """
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
         tt = np.asarray(v.as_real(t, "t"), dtype=np.float64)
@@ -383,11 +413,11 @@ class ParetoNBDModel(u.ParetoPrediction):
 
     def _if_alive(self, tt: FloatArray, x: FloatArray, big_t: FloatArray) -> FloatArray:
         """Expected purchases in the next `tt` for a customer alive at T (validated input)."""
-        r, alpha, s, beta = self._p()
+        r, alpha, s, beta = self._values()
         if s == 1:
             growth = (r + x) * (beta + big_t) / (alpha + big_t) * np.log1p(tt / (beta + big_t))
         else:
-            shrink = (s - 1) * (np.log(beta + big_t) - np.log(beta + big_t + tt))
+            shrink = -(s - 1) * np.log1p(tt / (beta + big_t))
             growth = (r + x) * (beta + big_t) / ((alpha + big_t) * (s - 1)) * -np.expm1(shrink)
         return np.asarray(growth, dtype=np.float64)
 
@@ -408,8 +438,8 @@ class ParetoNBDModel(u.ParetoPrediction):
         polars.DataFrame
             `frequency` (Int64), `recency`, `T` (Float64).
         """
-        rng, big_t = _simulation_setup(n_customers, T, seed)
-        r, alpha, s, beta = self._p()
+        rng, big_t = b.simulation_setup(n_customers, T, seed)
+        r, alpha, s, beta = self._values()
         lam = rng.gamma(r, 1.0 / alpha, size=n_customers)
         mu = rng.gamma(s, 1.0 / beta, size=n_customers)
         alive_until = np.minimum(rng.exponential(1.0 / mu), big_t)

@@ -21,7 +21,8 @@ class TransactionModel(Protocol):
     methods take the customers' frequency, recency and T as 1-D array-likes of equal
     length and must return one float per customer; the horizon `t` of
     `expected_purchases` is a number or one value per customer. The methods are called
-    with positional arguments only.
+    with positional arguments only. (The library's own models also take scalars and then
+    return a ``float``; the functions that take a `TransactionModel` always pass arrays.)
 
     The discrete-time `BetaGeoBetaBinomModel` has methods with the same names, but its
     inputs count opportunities rather than time, so the functions that take a
