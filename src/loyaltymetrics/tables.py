@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as _sps
 
-from . import _portable
+from . import _compat, _portable
 from . import _validation as v
 from . import expr as lmx
 from ._frames import FrameT, accepts_pandas
@@ -336,7 +336,7 @@ def _in_parts(
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()
 
-    return pl.defer(run, schema=schema)
+    return _compat.defer(run, schema=schema)
 
 
 def _periods(
@@ -877,11 +877,14 @@ def cohort_retention(
             how="cross",
         )
         last_index = end_index if end_index is not None else pl.col("__last")
-        grid = sizes.with_columns(
-            pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
-                "period_index"
-            )
-        ).explode("period_index")
+        grid = _compat.explode(
+            sizes.with_columns(
+                pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
+                    "period_index"
+                )
+            ),
+            "period_index",
+        )
         return (
             grid.join(active, on=["__cohort", "period_index"], how="left")
             .with_columns(pl.col("active").fill_null(0))
@@ -972,10 +975,13 @@ def _period_counts(
     arrivals = ["customers_new", "customers_reactivated", "__buyers", "__repeat"]
     side = pl.col("__side")
     flows = (
-        per_visit_period.with_columns(
-            pl.concat_list(p, p + window).alias("__t"), pl.lit([0, 1]).alias("__side")
+        _compat.explode(
+            per_visit_period.with_columns(
+                pl.concat_list(p, p + window).alias("__t"), pl.lit([0, 1]).alias("__side")
+            ),
+            "__t",
+            "__side",
         )
-        .explode("__t", "__side")
         .group_by("__t")
         .agg(
             *[pl.col(x).filter(side == 0).sum() for x in arrivals],
@@ -1137,13 +1143,12 @@ def period_summary(
         bounds = counts.filter(pl.col("__buyers") > 0).select(
             pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
         )
-        grid = (
+        grid = _compat.explode(
             bounds.select(
                 pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
-            )
-            .explode("__t")
-            .drop_nulls("__t")
-        )  # an empty log has null bounds: no periods
+            ),
+            "__t",
+        ).drop_nulls("__t")  # an empty log has null bounds: no periods
         flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
         return (
             grid.join(counts, on="__t", how="left")
