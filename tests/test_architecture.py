@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_periods": 0,
     "_rules": 0,
     "_lifetimes": 0,
+    "_compat": 0,
     # 1 formulas: numbers, expressions and statistics
     "_survey": 1,
     "_retention": 1,

@@ -387,26 +387,43 @@ def figures(report: Report) -> dict[str, bytes]:
     return out
 
 
+_MISSING = "–"  # an en dash for a null (or NaN) cell: "None" or "nan" read as data
+
+
 def _html_value(value: object) -> str:
+    if value is None:
+        return _MISSING
     if isinstance(value, float):
+        if math.isnan(value):
+            return _MISSING
         return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     return html.escape(str(value))
 
 
+def _scrolling(table: str) -> str:
+    # a wide table (the cohort matrix, the holdout table by frequency) scrolls inside its
+    # own box instead of widening the page; the box is focusable so that it scrolls from
+    # the keyboard too
+    return f'<div class="table-scroll" tabindex="0">{table}</div>'
+
+
 def _html_table(df: pl.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+    if not df.columns:
+        return ""
+    head = "".join(f'<th scope="col">{html.escape(c)}</th>' for c in df.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{_html_value(v)}</td>" for v in row) + "</tr>"
         for row in df.iter_rows()
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return _scrolling(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def _html_pairs(pairs: dict[str, object]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{_html_value(v)}</td></tr>" for k, v in pairs.items()
+        f'<tr><th scope="row">{html.escape(k)}</th><td>{_html_value(v)}</td></tr>'
+        for k, v in pairs.items()
     )
-    return f"<table>{rows}</table>"
+    return _scrolling(f"<table><tbody>{rows}</tbody></table>")
 
 
 def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
@@ -416,7 +433,8 @@ def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
         if name not in pngs:
             return ""
         data = base64.b64encode(pngs[name]).decode("ascii")
-        return f'<img alt="{name}" src="data:image/png;base64,{data}">'
+        alt = html.escape(name.replace("_", " "))
+        return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
 
     parts = [
         f"<h1>{html.escape(title)}</h1>",
@@ -457,9 +475,13 @@ def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
         "table{border-collapse:collapse;margin:1em 0;font-size:0.85em}"
         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "img{max-width:100%}"
+        ".table-scroll{overflow-x:auto;max-width:100%}"
+        ".table-scroll table{margin:0.5em 0}"
+        "td,th{white-space:nowrap}"
     )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>"

@@ -104,9 +104,17 @@ def _arrow(df: pl.DataFrame) -> Any:
     return df.to_arrow()
 
 
+_DUCKDB_CONNECTIONS: list[Any] = []
+
+
 def _duckdb(df: pl.DataFrame) -> Any:
     duckdb = pytest.importorskip("duckdb")
-    return duckdb.connect().from_arrow(df.to_arrow())
+    # the connection is held, as a user holds theirs: duckdb < 1.5 closes a connection
+    # that is garbage-collected, and its relations then fail ("Connection has already
+    # been closed"; measured with duckdb 1.1.0 to 1.4.0)
+    connection = duckdb.connect()
+    _DUCKDB_CONNECTIONS.append(connection)
+    return connection.from_arrow(df.to_arrow())
 
 
 def _dask(df: pl.DataFrame) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from loyaltymetrics import _compat
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
 from . import _narwhals as pn
@@ -68,9 +69,14 @@ def _cohort_rows(
         how="cross",
     )
     last_index = end_index if end_index is not None else pl.col("__last")
-    grid = sizes.with_columns(
-        pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
-    ).explode("period_index")
+    grid = _compat.explode(
+        sizes.with_columns(
+            pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
+                "period_index"
+            )
+        ),
+        "period_index",
+    )
     return (
         grid.join(active, on=["__cohort", "period_index"], how="left")
         .with_columns(pl.col("active").fill_null(0))

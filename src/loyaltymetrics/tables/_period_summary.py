@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from loyaltymetrics import _compat
 from loyaltymetrics._periods import (
     calendar_index,
     calendar_start,
@@ -92,10 +93,13 @@ def _period_counts(
     arrivals = ["customers_new", "customers_reactivated", "__buyers", "__repeat"]
     side = pl.col("__side")
     flows = (
-        per_visit_period.with_columns(
-            pl.concat_list(p, p + window).alias("__t"), pl.lit([0, 1]).alias("__side")
+        _compat.explode(
+            per_visit_period.with_columns(
+                pl.concat_list(p, p + window).alias("__t"), pl.lit([0, 1]).alias("__side")
+            ),
+            "__t",
+            "__side",
         )
-        .explode("__t", "__side")
         .group_by("__t")
         .agg(
             *[pl.col(x).filter(side == 0).sum() for x in arrivals],
@@ -152,13 +156,12 @@ def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
     bounds = counts.filter(pl.col("__buyers") > 0).select(
         pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
     )
-    grid = (
+    grid = _compat.explode(
         bounds.select(
             pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
-        )
-        .explode("__t")
-        .drop_nulls("__t")
-    )
+        ),
+        "__t",
+    ).drop_nulls("__t")
     flows = ["customers_new", "customers_reactivated", "customers_lost"]
     c = pl.col
     rates = _rates(

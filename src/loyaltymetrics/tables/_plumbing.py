@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from loyaltymetrics import _compat
 from loyaltymetrics._periods import period_index
 
 from ._narwhals import AMOUNT, PERIOD, is_foreign_frame, null_problem, require
@@ -258,7 +259,7 @@ def in_parts(
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()
 
-    return pl.defer(run, schema=schema)
+    return _compat.defer(run, schema=schema)
 
 
 def log_periods(

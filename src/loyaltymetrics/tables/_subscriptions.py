@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from loyaltymetrics import _compat
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
 from ._narwhals import require as _require
@@ -540,11 +541,14 @@ def survival_table(
     cohorts = _with_lifetimes(
         cohorts.with_columns(pl.lit(None, pl.Datetime("us")).alias(_E)), bound, period, dates
     ).rename({"lifetime": "__periods"})
-    grid = cohorts.select(
-        "cohort",
-        "cohort_size",
-        pl.int_ranges(0, pl.col("__periods"), dtype=pl.Int64).alias("period"),
-    ).explode("period")
+    grid = _compat.explode(
+        cohorts.select(
+            "cohort",
+            "cohort_size",
+            pl.int_ranges(0, pl.col("__periods"), dtype=pl.Int64).alias("period"),
+        ),
+        "period",
+    )
     # subscriptions gone or censored by period k: lifetime <= k
     leaving = counts.select(
         "cohort",
