@@ -22,11 +22,12 @@ subscription were rejected: their memory grows with the lifetimes.
 
 Other engines: pandas goes through the engine boundary's polars conversion (`table`);
 DuckDB, pyarrow, Dask and Spark frames have no engine-native plan here (the period
-arithmetic needs calendar fields and per-cohort period grids): their portable plan,
-`_through_polars`, collects the frame into polars, runs the polars plan and returns the
-engine's own kind of frame (`_narwhals.through_polars`). A narwhals plan was not written
-for lack of time; the tests check every engine against the polars plan, so one can
-replace it without changing them.
+arithmetic needs calendar fields and per-cohort period grids): their portable plans
+(`_subscription_lifetimes_portable`, `_survival_table_portable`) collect the frame into
+polars, run the polars plan and return the engine's own kind of frame
+(`_narwhals.through_polars`). A narwhals plan was not written for lack of time; the
+tests check every engine against the polars plan, so one can replace these without
+changing them.
 """
 
 from __future__ import annotations
