@@ -313,29 +313,9 @@ def test_survival_table_schema_and_lazy() -> None:
 # -- other frame kinds ------------------------------------------------------------------------
 
 
-def test_pandas_and_pyarrow_get_their_kind_back() -> None:
-    pd = pytest.importorskip("pandas")
-    subs = log([dt.date(2024, 1, 1), dt.date(2024, 2, 1)], [dt.date(2024, 3, 1), None])
-    want = tables.subscription_lifetimes(subs, observation_end=dt.date(2024, 5, 1))
-    got = tables.subscription_lifetimes(subs.to_pandas(), observation_end=dt.date(2024, 5, 1))
-    assert isinstance(got, pd.DataFrame)
-    assert pl.from_pandas(got).equals(want)
-    arrow = tables.survival_table(subs.to_arrow(), observation_end=dt.date(2024, 5, 1))
-    assert type(arrow).__name__ == "Table"
-    assert pl.from_arrow(arrow).equals(  # type: ignore[union-attr]
-        tables.survival_table(subs, observation_end=dt.date(2024, 5, 1))
-    )
-
-
-def test_duckdb_relation_gets_a_relation_back() -> None:
-    duckdb = pytest.importorskip("duckdb")
-    subs = log([dt.date(2024, 1, 1), dt.date(2024, 2, 1)], [dt.date(2024, 3, 1), None])
-    rel = duckdb.connect().from_arrow(subs.to_arrow())
-    out = tables.subscription_lifetimes(rel, observation_end=dt.date(2024, 5, 1))
-    assert type(out).__module__.split(".")[0] == "duckdb"
-    assert pl.from_arrow(out.arrow()).equals(  # type: ignore[union-attr]
-        tables.subscription_lifetimes(subs, observation_end=dt.date(2024, 5, 1))
-    )
+# every engine (polars eager and lazy, pandas, pyarrow, DuckDB, Dask, Spark) returns its own
+# kind with the polars plan's numbers: tests/tables/test_engine.py,
+# test_subscription_tables_on_every_engine
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -406,14 +386,3 @@ def test_dates_outside_the_supported_range() -> None:
     edge = log([dt.date(1700, 1, 1)], [dt.date(2399, 12, 31)])
     out = tables.subscription_lifetimes(edge, period="1y")
     assert out["lifetime"].to_list() == [700]
-
-
-def test_dask_frame_gets_a_dask_frame_back() -> None:
-    dd = pytest.importorskip("dask.dataframe")
-    subs = log([dt.date(2024, 1, 1), dt.date(2024, 2, 1)], [dt.date(2024, 3, 1), None])
-    frame = dd.from_pandas(subs.to_pandas(), npartitions=1)
-    out = tables.survival_table(frame, observation_end=dt.date(2024, 5, 1))
-    assert type(out).__module__.split(".")[0] == "dask"
-    want = tables.survival_table(subs, observation_end=dt.date(2024, 5, 1))
-    got = pl.from_pandas(out.compute()).with_columns(pl.col("cohort").cast(pl.Date))
-    assert got.equals(want)

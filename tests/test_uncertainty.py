@@ -762,3 +762,20 @@ def test_bg_bb_conditional_distribution_matches_rejection_sampling(
         cdf = 1 - u._bgbb_kernel(theta_hat, data, np.array([float(t)]), t, None, True)[:, 0]
         se = np.sqrt(empirical * (1 - empirical) / keep.sum())
         assert np.all(np.abs(cdf - empirical) <= 4 * se + 1e-3)
+
+
+def test_every_model_class_has_parameter_uncertainty() -> None:
+    # API.md §4d: every fitted model (transaction, spend and contractual) has `covariance`
+    # and `confidence_intervals`; a model class added without the hook fails here
+    import dataclasses
+
+    classes = [
+        obj
+        for name in models.__all__
+        if isinstance(obj := getattr(models, name), type) and hasattr(obj, "PARAM_NAMES")
+    ]
+    assert models.ShiftedBetaGeometricModel in classes
+    assert models.BetaDiscreteWeibullModel in classes
+    for cls in classes:
+        assert issubclass(cls, u.ParameterUncertainty), cls.__name__
+        assert "covariance" in {f.name for f in dataclasses.fields(cls)}, cls.__name__

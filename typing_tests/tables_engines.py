@@ -31,6 +31,9 @@ assert_type(
 survey_rel = con.sql("select 9 as ltr")
 assert survey_rel is not None
 assert_type(tables.survey_summary(survey_rel, nps="ltr"), duckdb.DuckDBPyRelation)
+subs_rel = con.sql("select 1 as customer_id, date '2024-01-01' as start, null::date as end")
+assert subs_rel is not None
+assert_type(tables.subscription_lifetimes(subs_rel, period="1mo"), duckdb.DuckDBPyRelation)
 
 frame = pd.DataFrame({"customer_id": [1], "timestamp": [dt.datetime(2024, 1, 1)], "amount": [2.0]})
 rfm_pd: pd.DataFrame = tables.rfm_summary(frame, amount="amount")

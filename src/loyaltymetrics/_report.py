@@ -579,7 +579,7 @@ def build_subscription_section(
         "cancelled": int(churned.sum()),
         "active (censored)": int((~churned).sum()),
         "start cohorts": survival.get_column("cohort").n_unique(),
-        "longest lifetime (periods paid)": int(life.max()),
+        "longest lifetime (periods paid)": int(lives.select(pl.col("lifetime").max()).item()),
         "billing period": period,
         "discount rate per period (10 % a year)": d,
     }

@@ -28,6 +28,7 @@ from loyaltymetrics.tables import (
     _customer_summary,
     _period_summary,
     _rfm,
+    _subscriptions,
     _survey_summary,
 )
 
@@ -38,6 +39,9 @@ PORTABLE: dict[str, Callable[..., Any]] = {
     "period_summary": _period_summary._period_summary_portable,
     "survey_summary": _survey_summary._survey_summary_portable,
     "customer_summary": _customer_summary._customer_summary_portable,
+    # no narwhals plan: collected into polars, the polars plan, back in the engine's kind
+    "subscription_lifetimes": _subscriptions._subscription_lifetimes_portable,
+    "survival_table": _subscriptions._survival_table_portable,
 }
 
 pytest.importorskip("narwhals")
@@ -632,3 +636,51 @@ def test_the_boundary_rejects_other_objects_naming_the_argument() -> None:
         tables.survey_summary([1, 2], nps="ltr")
     with pytest.raises(TypeError, match=r"^rfm must be a polars DataFrame or LazyFrame"):
         tables.rfm_segments({"frequency": [1]})
+
+
+# -- the subscription tables: every engine through the one boundary --------------------------
+
+
+def _subscriptions_log() -> pl.DataFrame:
+    # month-end starts (clamped renewals), cancellations on renewal days and on the start
+    # day, open subscriptions, ends after the observation end; dates span 2019-2022
+    rng = np.random.default_rng(19)
+    n = 400
+    first = np.datetime64("2019-01-01") + rng.integers(0, 1000, n).astype("timedelta64[D]")
+    first[:5] = np.datetime64("2019-01-31")
+    length = rng.integers(0, 700, n).astype("timedelta64[D]")
+    length[5:10] = np.timedelta64(0, "D")
+    ends = first + length
+    is_open = pl.Series(rng.random(n) < 0.3)
+    return pl.DataFrame({"customer_id": np.arange(n), "start": first, "end": ends}).select(
+        "customer_id",
+        pl.col("start").cast(pl.Date),
+        pl.when(is_open).then(None).otherwise(pl.col("end")).cast(pl.Date).alias("end"),
+    )
+
+
+SUBS = _subscriptions_log()
+SUBSCRIPTION_OPTIONS: list[dict[str, Any]] = [
+    {"period": "1mo", "observation_end": dt.date(2021, 6, 30)},
+    {"period": "7d"},
+    {"period": "1y", "observation_end": dt.datetime(2021, 12, 31, 12)},
+]
+
+
+@pytest.mark.parametrize("function", ["subscription_lifetimes", "survival_table"])
+@pytest.mark.parametrize(("name", "options"), _cases(SUBSCRIPTION_OPTIONS, slow=(0,)))
+def test_subscription_tables_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, options: dict[str, Any], function: str
+) -> None:
+    # the public function on each engine's frame returns that kind, with the polars numbers
+    _, convert = to_engine(name)
+    out = getattr(tables, function)(convert(SUBS), **options)
+    _assert_stays_in_engine(name, out)
+    got = _to_polars(out)
+    # Dask and Spark hold dates as timestamps (midnight): compared as dates
+    got = got.with_columns(pl.col("cohort").cast(pl.Date))
+    if function == "subscription_lifetimes":
+        got = got.with_columns(pl.col("customer_id").cast(pl.Int64)).sort("customer_id")
+    expected = _polars_plan(function, SUBS, **options)
+    assert expected.height > 0
+    assert_frame_equal(got, expected)

@@ -11,6 +11,12 @@ when the next renewal is not observed yet (right-censored, contributing
 $S(\text{lifetime} - 1) = P(T \ge \text{lifetime})$). Both models compress the data to
 the distinct (lifetime, churned) patterns with counts before fitting, so a fit costs
 the same for 1,000 or 10,000,000 customers once the counts are taken (a bincount).
+
+Parameter uncertainty (`_uncertainty.ParameterUncertainty`): `fit` and `fit_survivors`
+store `covariance`, the inverse observed information at the estimate, and derive
+`standard_errors` from it, so the two and `confidence_intervals` agree. The sBG's Hessian
+is analytic (trigamma functions, `sbg_hessian`); the BdW's is a Richardson-extrapolated
+central difference of its analytic gradient (`_uncertainty.hessian_from_gradient`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from loyaltymetrics._lifetimes import BoolArray, check_lifetimes, compress
 from loyaltymetrics._typing import FloatArray
 
 from . import _base as b
+from . import _uncertainty as u
 
 
 def _empty() -> Mapping[str, float]:
@@ -358,8 +365,44 @@ def sbg_loglik(
     return ll, grad
 
 
+def _trigamma(x: Any) -> Any:
+    return sc.polygamma(1, x)
+
+
+def sbg_hessian(
+    params: FloatArray, life: FloatArray, flags: BoolArray, w: FloatArray
+) -> FloatArray:
+    r"""Analytic Hessian (2 x 2) of the sBG's total log-likelihood, natural scale.
+
+    Each pattern's log-likelihood is $\log B(a, b) - \log B(\alpha, \beta)$ with
+    $a = \alpha + [\text{churned}]$, $b = \beta + t - 1$, and
+    $\partial^2_x \log B(x, y) = \psi_1(x) - \psi_1(x + y)$,
+    $\partial_x\partial_y \log B(x, y) = -\psi_1(x + y)$ ($\psi_1$ the trigamma
+    function), so, with $\psi_1$ weighted by the pattern counts,
+
+    $$\partial^2_\alpha \ell = \sum w[\psi_1(a) - \psi_1(a + b)
+        - \psi_1(\alpha) + \psi_1(\alpha + \beta)]$$
+
+    and likewise for $\beta$ (with $b$, $\beta$) and the cross term
+    $\sum w[\psi_1(\alpha + \beta) - \psi_1(a + b)]$.
+    """
+    al, be = params
+
+    def tg(x: Any) -> Any:
+        return sc.polygamma(1, x)
+
+    m = life - 1.0
+    a1 = al + flags
+    both = _trigamma(a1 + be + m)
+    base = _trigamma(al + be)
+    h_aa = b.wsum(w, _trigamma(a1) - both) - float(w.sum()) * (_trigamma(al) - base)
+    h_bb = b.wsum(w, _trigamma(be + m) - both) - float(w.sum()) * (_trigamma(be) - base)
+    h_ab = float(w.sum()) * base - b.wsum(w, both)
+    return np.array([[h_aa, h_ab], [h_ab, h_bb]], dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True, repr=False)
-class ShiftedBetaGeometricModel(_Contractual):
+class ShiftedBetaGeometricModel(_Contractual, u.ParameterUncertainty):
     r"""The shifted-beta-geometric (sBG) model of contractual retention.
 
     Each customer renews at every period's end with a constant probability $1 - \theta$,
@@ -380,9 +423,14 @@ class ShiftedBetaGeometricModel(_Contractual):
     log_likelihood : float
         Total log-likelihood of the fitted data (`nan` for `from_params`).
     standard_errors : mapping
-        Asymptotic standard errors from the inverse Hessian.
+        Asymptotic standard errors: the square roots of the diagonal of `covariance`
+        (nan for `from_params`).
     n_customers : float
         Number of customers fitted (sum of the weights).
+    covariance : numpy.ndarray
+        Inverse observed information at the estimate, in ``PARAM_NAMES`` order, natural
+        scale (read-only; all nan for `from_params` or a singular information matrix).
+        `confidence_intervals(level)` gives Wald intervals on the log scale from it.
 
     Notes
     -----
@@ -417,6 +465,7 @@ class ShiftedBetaGeometricModel(_Contractual):
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(2), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("alpha", "beta")
 
@@ -453,7 +502,10 @@ class ShiftedBetaGeometricModel(_Contractual):
         objective = cls._objective(life, flags, w)
         total = float(w.sum())
         params, ll = b.fit_mle(objective, np.ones(2), cls.PARAM_NAMES, total)
-        return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), total)
+        p = np.array([params[k] for k in cls.PARAM_NAMES])
+        cov = u.observed_covariance(params, hessian=sbg_hessian(p, life, flags, w))
+        se = u.standard_errors_from(cov, cls.PARAM_NAMES)
+        return cls(MappingProxyType(params), ll, se, total, cov)
 
     @classmethod
     def fit(cls, lifetime: Any, churned: Any, *, weights: Any = None) -> ShiftedBetaGeometricModel:
@@ -662,7 +714,7 @@ def bdw_loglik(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaDiscreteWeibullModel(_Contractual):
+class BetaDiscreteWeibullModel(_Contractual, u.ParameterUncertainty):
     r"""The beta-discrete-Weibull (BdW) model: contractual retention with duration dependence.
 
     A customer with churn parameter $\theta \sim \text{Beta}(\gamma, \delta)$ is still a
@@ -683,9 +735,14 @@ class BetaDiscreteWeibullModel(_Contractual):
     log_likelihood : float
         Total log-likelihood of the fitted data (`nan` for `from_params`).
     standard_errors : mapping
-        Asymptotic standard errors from the inverse Hessian.
+        Asymptotic standard errors: the square roots of the diagonal of `covariance`
+        (nan for `from_params`).
     n_customers : float
         Number of customers fitted (sum of the weights).
+    covariance : numpy.ndarray
+        Inverse observed information at the estimate, in ``PARAM_NAMES`` order, natural
+        scale (read-only; all nan for `from_params` or a singular information matrix).
+        `confidence_intervals(level)` gives Wald intervals on the log scale from it.
 
     Notes
     -----
@@ -716,6 +773,7 @@ class BetaDiscreteWeibullModel(_Contractual):
     log_likelihood: float = math.nan
     standard_errors: Mapping[str, float] = field(default_factory=_empty)
     n_customers: float = 0.0
+    covariance: FloatArray = field(default_factory=u.unknown_covariance(3), compare=False)
 
     PARAM_NAMES: ClassVar[tuple[str, ...]] = ("gamma", "delta", "c")
 
@@ -755,7 +813,9 @@ class BetaDiscreteWeibullModel(_Contractual):
         objective = cls._objective(life, flags, w)
         total = float(w.sum())
         params, ll = b.fit_mle(objective, start, cls.PARAM_NAMES, total)
-        return cls(MappingProxyType(params), ll, b.standard_errors(objective, params), total)
+        cov = u.observed_covariance(params, gradient=lambda q: objective(q)[1])
+        se = u.standard_errors_from(cov, cls.PARAM_NAMES)
+        return cls(MappingProxyType(params), ll, se, total, cov)
 
     @classmethod
     def fit(cls, lifetime: Any, churned: Any, *, weights: Any = None) -> BetaDiscreteWeibullModel:

@@ -41,7 +41,9 @@ approximate (t-digest), and the function raises ``NotImplementedError``.
 
 polars frames never come here: the polars plan of each table module is the fast path,
 and the tests check that both plans give the same tables. The portable plan of each table
-lives next to its polars plan; this module holds what they share.
+lives next to its polars plan; this module holds what they share. The subscription
+tables have no narwhals plan yet: their portable plan is `through_polars` (collect into
+polars, run the polars plan, give the result back in the engine's kind).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+import polars as pl
 
 from loyaltymetrics._periods import EPOCH, MONDAY_OFFSET, bucket, first_of, unit_basis
 from loyaltymetrics._rules import Namespace
@@ -84,6 +88,36 @@ def is_foreign_frame(tx: object) -> bool:
     except TypeError:
         return False
     return True
+
+
+def through_polars(plan: Callable[..., object], native: object, /, **options: object) -> Any:
+    """Run a polars plan on another engine's frame; give back that engine's kind of frame.
+
+    The portable plan of the tables that have no engine-native plan yet (the subscription
+    tables): the frame is collected into a polars ``DataFrame`` (a lazy engine runs its
+    query first), `plan` (a table function or polars plan) runs on it eagerly, and the
+    result goes back to the caller's engine: eager engines (pyarrow) get their eager frame
+    (``narwhals.from_arrow``), lazy ones (DuckDB, Dask, Spark) a lazy frame over the
+    result (``narwhals.DataFrame.lazy``; Spark in the input's session). The data passes
+    through this process's memory, so it suits tables with one row per subscription, not
+    logs larger than memory. Validation is the polars plan's eager check, so errors are
+    the same on every engine.
+    """
+    nw = narwhals_module()
+    frame = nw.from_native(native)
+    implementation = frame.implementation
+    lazy = isinstance(frame, nw.LazyFrame)
+    eager = frame.collect(backend="polars").to_native() if lazy else frame.to_polars()
+    result = plan(eager, **options)
+    if not isinstance(result, pl.DataFrame):  # pragma: no cover - eager in, eager out
+        raise TypeError(f"the plan returned {type(result).__name__}, not a polars DataFrame")
+    if not lazy:
+        return nw.from_arrow(result.to_arrow(), backend=implementation).to_native()
+    session = getattr(native, "sparkSession", None) if implementation.is_spark_like() else None
+    back = nw.from_native(result)
+    if session is not None:
+        return back.lazy(backend=implementation, session=session).to_native()
+    return back.lazy(backend=implementation).to_native()
 
 
 # -- validation -------------------------------------------------------------------------

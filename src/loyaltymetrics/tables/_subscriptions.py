@@ -20,23 +20,31 @@ subscriptions (benchmarks/bench_contractual.py, 2 cores saturated by other proce
 1.3 s with ``"30d"`` periods, 4–6 s with ``"1mo"``. Period lists exploded per
 subscription were rejected: their memory grows with the lifetimes.
 
-This module is self-contained (polars plans, validation, and the conversion of other
-frame kinds) so that it can move into the ``tables`` package as it is.
+Other engines: pandas goes through the engine boundary's polars conversion (`table`);
+DuckDB, pyarrow, Dask and Spark frames have no engine-native plan here (the period
+arithmetic needs calendar fields and per-cohort period grids): their portable plans
+(`_subscription_lifetimes_portable`, `_survival_table_portable`) collect the frame into
+polars, run the polars plan and return the engine's own kind of frame
+(`_narwhals.through_polars`). A narwhals plan was not written for lack of time; the
+tests check every engine against the polars plan, so one can replace these without
+changing them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import polars as pl
 
 from loyaltymetrics import _compat
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
+from ._engine import PolarsFrame, table
 from ._narwhals import require as _require
+from ._narwhals import through_polars
 from ._plumbing import schema_of as _schema
 
 __all__ = ["subscription_lifetimes", "survival_table"]
@@ -70,71 +78,6 @@ def _calendar() -> pl.Series:
     day = days.dt.day().cast(pl.Int64)
     length = days.dt.month_end().dt.day().cast(pl.Int64)
     return (month_index * _PACK + day) * _PACK + length
-
-
-# -- frames of other kinds ------------------------------------------------------------------
-
-
-def _kind(frame: object) -> str:
-    module = type(frame).__module__.split(".")[0]
-    name = type(frame).__name__
-    if module == "polars":
-        return "polars"
-    if module == "pandas" and name == "DataFrame":
-        return "pandas"
-    if module == "pyarrow" and name == "Table":
-        return "pyarrow"
-    return "other"
-
-
-def _to_polars(frame: Any) -> tuple[Any, str]:
-    """A polars frame for pandas / pyarrow / narwhals-supported input, and the input kind.
-
-    pandas and pyarrow are converted directly; other engines (DuckDB, Dask, Spark, …) go
-    through narwhals (``pip install "loyaltymetrics[engines]"``) and are collected into
-    polars: the subscription tables have one row per subscription or per (cohort,
-    period), so there is no engine-side plan yet (the result goes back to the engine).
-    """
-    kind = _kind(frame)
-    if kind == "polars":
-        return frame, kind
-    if kind == "pandas":
-        return pl.from_pandas(frame), kind
-    if kind == "pyarrow":
-        return pl.from_arrow(frame), kind
-    try:
-        nw: Any = importlib.import_module("narwhals.stable.v2")
-    except ImportError:  # pragma: no cover - only without the extra
-        raise TypeError(
-            f"subs must be a polars, pandas or pyarrow frame; got {type(frame).__name__} "
-            '(other engines need narwhals: pip install "loyaltymetrics[engines]")'
-        ) from None
-    try:
-        native = nw.from_native(frame)
-    except TypeError:
-        raise TypeError(
-            f"subs must be a polars DataFrame or LazyFrame (or a pandas, pyarrow, DuckDB, "
-            f"Dask or Spark frame); got {type(frame).__name__}"
-        ) from None
-    if isinstance(native, nw.LazyFrame):
-        native = native.collect(backend="polars")
-    return native.to_polars(), kind
-
-
-def _back(result: pl.DataFrame | pl.LazyFrame, original: Any, kind: str) -> Any:
-    """The result as the caller's kind of frame (lazy engines get a lazy frame back)."""
-    if kind == "polars":
-        return result
-    frame = result.collect() if isinstance(result, pl.LazyFrame) else result
-    if kind == "pandas":
-        return frame.to_pandas()
-    if kind == "pyarrow":
-        return frame.to_arrow()
-    nw: Any = importlib.import_module("narwhals.stable.v2")
-    backend = nw.from_native(original).implementation
-    if backend.is_duckdb():
-        return importlib.import_module("duckdb").from_arrow(frame.to_arrow())
-    return nw.from_native(frame).lazy(backend=backend).to_native()
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -298,7 +241,7 @@ def _with_lifetimes(
         span = days * _DAY_US
         count = ((limit - s).dt.total_microseconds() - 1) // span + 1
     else:
-        table = pl.lit(_calendar())
+        day_table = pl.lit(_calendar())
         s_us, limit_us = s.dt.epoch("us"), limit.dt.epoch("us")
         frame = frame.with_columns(
             (s_us // _DAY_US).alias("__sday"), (limit_us // _DAY_US).alias("__lday")
@@ -306,8 +249,8 @@ def _with_lifetimes(
         s_day, l_day = pl.col("__sday"), pl.col("__lday")
         # the calendar fields by one gather each from the day table; time of day in µs
         frame = frame.with_columns(
-            table.gather(s_day - _TABLE_BASE).alias("__sp"),
-            table.gather(l_day - _TABLE_BASE).alias("__lp"),
+            day_table.gather(s_day - _TABLE_BASE).alias("__sp"),
+            day_table.gather(l_day - _TABLE_BASE).alias("__lp"),
             pl.lit(0, pl.Int64).alias("__ts") if dates else (s_us - s_day * _DAY_US).alias("__ts"),
             pl.lit(0, pl.Int64).alias("__lt")
             if dates
@@ -355,8 +298,11 @@ def _lifetimes(
 _DOC_ARGS = """Parameters
     ----------
     subs : polars.DataFrame or polars.LazyFrame
-        One row per subscription (pandas and pyarrow frames, and other engines through
-        narwhals, are accepted too and given back in their own kind).
+        One row per subscription. A pandas DataFrame, and the frames of other engines
+        (a DuckDB relation, a pyarrow Table, a Dask or Spark DataFrame; ``pip install
+        "loyaltymetrics[engines]"``) are accepted too and given back in their own kind:
+        those engines' frames are collected into polars, where the polars plan runs
+        (the data passes through this process's memory).
     customer_id : str, default="customer_id"
         Customer (or subscription) id column; may not be null.
     start : str, default="start"
@@ -373,15 +319,68 @@ _DOC_ARGS = """Parameters
 """
 
 
-def subscription_lifetimes(
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _with_args(plan: _F) -> _F:
+    """Fill in the shared parameters section (before `table` copies the docstring)."""
+    plan.__doc__ = (plan.__doc__ or "").replace("{args}", _DOC_ARGS)
+    return plan
+
+
+def _subscription_lifetimes_portable(
     subs: Any,
+    *,
+    customer_id: str,
+    start: str,
+    end: str,
+    period: str,
+    observation_end: dt.date | None,
+) -> Any:
+    """`subscription_lifetimes` on another engine: its polars plan via `through_polars`."""
+    return through_polars(
+        subscription_lifetimes,
+        subs,
+        customer_id=customer_id,
+        start=start,
+        end=end,
+        period=period,
+        observation_end=observation_end,
+    )
+
+
+def _survival_table_portable(
+    subs: Any,
+    *,
+    customer_id: str,
+    start: str,
+    end: str,
+    period: str,
+    observation_end: dt.date | None,
+) -> Any:
+    """`survival_table` on another engine: its polars plan via `through_polars`."""
+    return through_polars(
+        survival_table,
+        subs,
+        customer_id=customer_id,
+        start=start,
+        end=end,
+        period=period,
+        observation_end=observation_end,
+    )
+
+
+@table(_subscription_lifetimes_portable)
+@_with_args
+def subscription_lifetimes(
+    subs: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     start: str = "start",
     end: str = "end",
     period: str = "1mo",
     observation_end: dt.date | None = None,
-) -> Any:
+) -> PolarsFrame:
     r"""Paid periods of each subscription and whether its cancellation is observed.
 
     For a subscription started at $s$ with period $P$, period $k$ starts at
@@ -445,23 +444,21 @@ def subscription_lifetimes(
      (2, datetime.date(2024, 1, 1), 4, False),
      (3, datetime.date(2024, 2, 1), 1, True)]
     """
-    native, kind = _to_polars(subs)
-    out, _, _, cid = _lifetimes(native, customer_id, start, end, period, observation_end)
-    result = out.select(cid, "cohort", "lifetime", "churned")
-    if isinstance(native, pl.DataFrame):
-        return _back(result.collect(), subs, kind)
-    return _back(result, subs, kind)
+    out, _, _, cid = _lifetimes(subs, customer_id, start, end, period, observation_end)
+    return out.select(cid, "cohort", "lifetime", "churned")
 
 
+@table(_survival_table_portable)
+@_with_args
 def survival_table(
-    subs: Any,
+    subs: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     start: str = "start",
     end: str = "end",
     period: str = "1mo",
     observation_end: dt.date | None = None,
-) -> Any:
+) -> PolarsFrame:
     r"""Survivors of each start cohort, period by period: one row per (cohort, period).
 
     Period $k$ is a subscription's $(k+1)$-th paid period (`lifetime > k`). For a cohort
@@ -526,8 +523,7 @@ def survival_table(
     is not complete, so its survival is null (customer 3's cancellation on 15 March is
     not known yet either).
     """
-    native, kind = _to_polars(subs)
-    lives, bound, dates, _ = _lifetimes(native, customer_id, start, end, period, observation_end)
+    lives, bound, dates, _ = _lifetimes(subs, customer_id, start, end, period, observation_end)
     counts = lives.group_by("cohort", "lifetime").agg(
         pl.col("churned").sum().cast(pl.Int64).alias("__churned"),
         (~pl.col("churned")).sum().cast(pl.Int64).alias("__censored"),
@@ -561,7 +557,7 @@ def survival_table(
         (pl.col("lifetime") - 1).alias("period"),
         pl.col("__churned").alias("customers_churned"),
     )
-    table = (
+    return (
         grid.join(leaving, on=["cohort", "period"], how="left")
         .join(churned_next, on=["cohort", "period"], how="left")
         .with_columns(pl.col("__churned", "__censored", "customers_churned").fill_null(0))
@@ -585,9 +581,6 @@ def survival_table(
             .alias("survival")
         )
     )
-    if isinstance(native, pl.DataFrame):
-        return _back(table.collect(), subs, kind)
-    return _back(table, subs, kind)
 
 
 def _period_steps(period: object) -> tuple[int, int]:
@@ -596,7 +589,3 @@ def _period_steps(period: object) -> tuple[int, int]:
     if unit in ("D", "W"):
         return n * (7 if unit == "W" else 1), 0
     return 0, n * {"M": 1, "Q": 3, "Y": 12}[unit]
-
-
-subscription_lifetimes.__doc__ = (subscription_lifetimes.__doc__ or "").replace("{args}", _DOC_ARGS)
-survival_table.__doc__ = (survival_table.__doc__ or "").replace("{args}", _DOC_ARGS)
