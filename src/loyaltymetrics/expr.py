@@ -32,6 +32,10 @@ import polars as pl
 from . import _validation as v
 from ._index import IndexComponent, component_scale
 
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+"""Smallest normal float64: a min-max span below it is scaled before the division."""
+_SUBNORMAL_SCALE = 2.0**600
+
 __all__ = [
     "average_order_value",
     "ces",
@@ -727,7 +731,21 @@ def engagement_score(
             u = (x.rank(method="average") - 0.5) / n * 100.0
         else:
             lo, hi = x.min(), x.max()
-            u = pl.when(hi > lo).then((x - lo) / (hi - lo) * 100.0).otherwise(50.0)
+            span = hi - lo
+            # polars divides a column by a scalar as a product with its reciprocal, which
+            # is inf for a subnormal span (values within 2.2e-308 of each other): such a
+            # span and the differences are scaled up by 2**600 first (exact, no overflow);
+            # a span beyond the largest float (values near ±1.8e308) is halved instead
+            scaled = ((x - lo) * _SUBNORMAL_SCALE) / (span * _SUBNORMAL_SCALE)
+            halved = (x * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5)
+            ratio = (
+                pl.when(span.is_infinite())
+                .then(halved)
+                .when(span >= _SMALLEST_NORMAL)
+                .then((x - lo) / span)
+                .otherwise(scaled)
+            )
+            u = pl.when(hi > lo).then(ratio * 100.0).otherwise(50.0)
             u = pl.when(x.is_not_null()).then(u)
         scores.append(u)
     return (_available_case_mean(scores, w).clip(0.0, 100.0) + guard).alias("engagement_score")

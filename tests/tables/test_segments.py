@@ -1146,3 +1146,21 @@ def test_engagement_infinite_signal_is_an_error(normalize: str) -> None:
 def test_engagement_errors(kwargs: dict[str, Any], error: type[Exception], pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         lmx.engagement_score(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # a subnormal span: polars' division by the reciprocal of the span gave inf and NaN
+        ([5e-324, 0.0], [100.0, 0.0]),
+        ([-5e-324, 5e-324, 0.0], [0.0, 100.0, 50.0]),
+        # a span beyond the largest float: (x - min) / (max - min) gave NaN
+        ([1e308, -1e308, 0.0], [100.0, 0.0, 50.0]),
+    ],
+)
+def test_engagement_minmax_at_the_ends_of_the_float_range(
+    values: list[float], expected: list[float]
+) -> None:
+    frame = pl.DataFrame({"s0": values})
+    got = frame.select(lmx.engagement_score(["s0"], normalize="minmax"))["engagement_score"]
+    assert got.to_list() == pytest.approx(expected, rel=1e-12)
