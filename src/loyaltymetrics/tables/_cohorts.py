@@ -10,6 +10,7 @@ import polars as pl
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
 from . import _narwhals as pn
+from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._narwhals import PERIOD
 from ._plumbing import (
     FrameT,
@@ -24,9 +25,22 @@ from ._plumbing import (
 )
 
 
-def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
-    """Active customers per (cohort, period index) of (customer id, period) rows."""
-    if dtype.is_integer():
+RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
+
+
+def _cohort_cells(
+    activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType, keys: list[str]
+) -> pl.LazyFrame:
+    """Active customers per (cohort, period index) of (customer id, period) rows.
+
+    With segment columns ``keys`` (``by=``) the unit is the (customer, segment) pair: a
+    cohort is the first period of the pair (a window over the pair, where a null
+    segment value is a segment), and the cells are per (keys, cohort, period index).
+    """
+    if keys:
+        unit = [*keys, cid]
+        visits = activity.unique().with_columns(pl.col(PERIOD).min().over(unit).alias("__cohort"))
+    elif dtype.is_integer():
         # one integer key per order, sorted: the distinct (customer, period) rows come out
         # in order, and a customer's cohort is the period on their first row (no join)
         k = pl.col("__key")
@@ -45,7 +59,7 @@ def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataTy
         visits = activity.unique().join(first, on=cid)  # one row per (customer, period)
     return (
         visits.with_columns((pl.col(PERIOD) - pl.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
+        .group_by(*keys, "__cohort", "period_index")
         .agg(pl.len().cast(pl.Int64).alias("active"))
     )
 
@@ -58,6 +72,7 @@ def cohort_retention(
     timestamp: str = "timestamp",
     period: str = "1mo",
     observation_end: dt.date | None = None,
+    by: str | list[str] | None = None,
     partitions: int = 1,
 ) -> FrameT:
     r"""Acquisition-cohort retention as a long table: one row per (cohort, period index).
@@ -155,8 +170,12 @@ def cohort_retention(
             timestamp=timestamp,
             period=period,
             observation_end=observation_end,
+            by=by,
         )
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
+    keys = by_columns(
+        by, lf.collect_schema().names(), log_columns=[cid, ts], result_columns=RESULT_COLUMNS
+    )
     unit, n = parse_period(period)
     end_index: pl.Expr | None = None
     if observation_end is not None:
@@ -173,16 +192,17 @@ def cohort_retention(
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts])
-        activity = frame.select(pl.col(cid), o.alias(PERIOD))
+        activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(PERIOD) <= end_index)
-        return _cohort_cells(activity, part_tx, cid, dtype)
+        return _cohort_cells(activity, part_tx, cid, dtype, keys)
 
     # cells of disjoint customers add up; the size of a cohort is its cell at index 0
-    # (everyone buys in their first period), the last period the latest active cell
+    # (everyone buys in their first period), the last period the latest active cell (of
+    # any segment: with by=, every segment's cohorts run to the same last period)
     def finish(active: pl.LazyFrame) -> pl.LazyFrame:
         sizes = active.filter(pl.col("period_index") == 0).select(
-            "__cohort", pl.col("active").alias("cohort_size")
+            *keys, "__cohort", pl.col("active").alias("cohort_size")
         )
         sizes = sizes.join(
             active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
@@ -194,11 +214,13 @@ def cohort_retention(
                 "period_index"
             )
         ).explode("period_index")
+        cell = [*keys, "__cohort", "period_index"]
         return (
-            grid.join(active, on=["__cohort", "period_index"], how="left")
+            join_nullsafe(grid, active, cell, how="left")
             .with_columns(pl.col("active").fill_null(0))
-            .sort("__cohort", "period_index")
+            .sort(cell)
             .select(
+                *keys,
                 calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
                 "period_index",
                 "cohort_size",
@@ -211,11 +233,12 @@ def cohort_retention(
         tx,
         lf,
         cid,
-        [cid, ts],
+        [*keys, cid, ts],
         check_partitions(partitions, tx),
         build,
-        lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
+        lambda f: f.group_by(*keys, "__cohort", "period_index").agg(pl.col("active").sum()),
         finish,
+        nullable=keys,
     )
     return like(tx, result)  # type: ignore[return-value]
 
@@ -227,8 +250,13 @@ def _cohort_retention_portable(
     timestamp: str,
     period: str,
     observation_end: dt.date | None,
+    by: str | list[str] | None = None,
 ) -> Any:
-    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame."""
+    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame.
+
+    With ``by``, every row also carries the segment's null-free keys
+    (`_by.nw_segment_keys`), joined back to the segment's values at the end.
+    """
     nw = pn.narwhals_module()
     unit, n = parse_period(period)
     end: list[int] = []  # the end period, once the timestamp's dtype is known
@@ -241,43 +269,51 @@ def _cohort_retention_portable(
             kept = nw.when(kept <= end[0]).then(kept)
         return pn.with_index(nw, frame, timestamp, unit, n), {"lo": kept.min(), "hi": kept.max()}
 
-    frame, _, stats = pn.validated(
+    frame, schema, stats = pn.validated(
         nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
     )
+    keys = by_columns(
+        by, schema.names(), log_columns=[customer_id, timestamp], result_columns=RESULT_COLUMNS
+    )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
-    rows = pn.with_index(nw, frame.select(customer_id, timestamp), timestamp, unit, n).select(
-        customer_id, PERIOD
+    seed = pn.seed(nw, frame)
+    frame, g, segments = nw_segment_keys(nw, frame, keys)
+    unit_cols = [*g, customer_id]  # the unit: (segment, customer)
+    rows = pn.with_index(nw, frame.select(*unit_cols, timestamp), timestamp, unit, n).select(
+        *unit_cols, PERIOD
     )
     if end:
         rows = rows.filter(nw.col(PERIOD) <= end[0])
     # one row per (customer, period with an order)
     activity = rows.unique()
-    cohorts = activity.group_by(customer_id).agg(nw.col(PERIOD).min().alias("__cohort"))
-    sizes = cohorts.group_by("__cohort").agg(nw.len().alias("cohort_size"))
+    cohorts = activity.group_by(*unit_cols).agg(nw.col(PERIOD).min().alias("__cohort"))
+    sizes = cohorts.group_by(*g, "__cohort").agg(nw.len().alias("cohort_size"))
     last = end[0] if end else hi
-    seed = pn.seed(nw, frame)
     span = 0 if lo is None or last is None else last - lo + 1
     cells = sizes.join(pn.grid(nw, seed, span, "period_index"), how="cross").filter(
         nw.col("period_index") <= (last if last is not None else 0) - nw.col("__cohort")
     )
     active = (
-        activity.join(cohorts, on=customer_id)
-        .select("__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
+        activity.join(cohorts, on=unit_cols)
+        .select(*g, "__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
+        .group_by(*g, "__cohort", "period_index")
         .agg(nw.len().alias("active"))
     )
     starts = pn.period_starts(nw, seed, lo, hi, unit, n, "cohort")
     active_count = nw.col("active").fill_null(0).cast(nw.Int64)
+    cells = cells.join(active, on=[*g, "__cohort", "period_index"], how="left")
+    if keys:
+        cells = cells.join(segments, on=g, how="left")
     result = (
-        cells.join(active, on=["__cohort", "period_index"], how="left")
-        .join(starts, left_on="__cohort", right_on="__t", how="left")
+        cells.join(starts, left_on="__cohort", right_on="__t", how="left")
         .select(
+            *keys,
             "cohort",
             nw.col("period_index").cast(nw.Int64),
             nw.col("cohort_size").cast(nw.Int64),
             active_count.alias("active"),
             (active_count.cast(nw.Float64) / nw.col("cohort_size")).alias("retention"),
         )
-        .sort("cohort", "period_index")
+        .sort(*keys, "cohort", "period_index")
     )
     return result.to_native()

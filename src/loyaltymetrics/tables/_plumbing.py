@@ -255,16 +255,17 @@ def check_partitions(partitions: object, tx: object) -> int:
     return partitions
 
 
-def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame) -> None:
+def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame, nullable: list[str]) -> None:
     """Raise, with the count over the whole input, if one part's rows hold nulls.
 
     A ``LazyFrame`` is checked here, when its parts are collected: the same exception
     and message as the null guard of a one-part plan (`lazy_null_guard`).
     """
-    if not any(rows.null_count().row(0)):
+    checked = [c for c in raw.collect_schema().names() if c not in nullable]
+    if not any(rows.select(checked).null_count().row(0)):
         return
-    totals = raw.select(pl.all().null_count()).collect().row(0)
-    for col, n in zip(raw.collect_schema().names(), totals, strict=True):
+    totals = raw.select(pl.col(checked).null_count()).collect().row(0)
+    for col, n in zip(checked, totals, strict=True):
         if n:
             raise pl.exceptions.InvalidOperationError(
                 f"column '{col}' has {n} null value(s); drop or fill them first"
@@ -280,6 +281,7 @@ def in_parts(
     build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
     combine: Callable[[pl.LazyFrame], pl.LazyFrame],
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    nullable: list[str] | None = None,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
@@ -292,6 +294,7 @@ def in_parts(
     collected. `combine` puts the stacked part results together (a sort by id, or a sum
     of counts); `finish` runs inside the deferred source too, so that a plan which uses
     the combined table several times does not read the input again for each use.
+    `nullable` columns (the ``by`` segments) may hold nulls.
     """
     if partitions == 1:
         return finish(build(tx, lf))
@@ -304,7 +307,7 @@ def in_parts(
         results = []
         for k in range(partitions):
             rows = raw.filter(bucket == k).collect()
-            _check_part_nulls(rows, raw)
+            _check_part_nulls(rows, raw, nullable or [])
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()

@@ -1,0 +1,102 @@
+"""``by=`` of the period tables: the segment columns, their checks, null-safe keys.
+
+A segment is one combination of the ``by`` values; the unit of the tables becomes the
+(customer, segment) pair. A null ``by`` value is a segment of its own, as in
+``survey_summary``, a polars ``group_by`` or SQL's ``GROUP BY``: orders without a store
+are a group to report, not an error (the customer id, timestamp and amount stay
+errors when null) and never dropped. Joins do not match nulls by default (polars or
+SQL), so the polars plans join with ``nulls_equal`` and the portable plans join on
+null-free copies of the keys (`nw_segment_keys`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+# polars 1.24 renamed ``join_nulls`` to ``nulls_equal``; the lower bound is 1.20
+_NULLS_EQUAL = (
+    "nulls_equal"
+    if "nulls_equal" in inspect.signature(pl.LazyFrame.join).parameters
+    else "join_nulls"
+)
+
+
+def by_columns(
+    by: object,
+    columns: Iterable[str],
+    *,
+    log_columns: Sequence[str | None],
+    result_columns: Sequence[str],
+) -> list[str]:
+    """The ``by`` column names as a list ([] for None), after checking them.
+
+    ``TypeError`` if `by` is not a name or a list of names; ``ValueError`` if a name is
+    missing, repeated, one of the log's own columns (customer id, timestamp, amount),
+    the name of a result column, or starts with ``__`` (the plans' helper columns).
+    """
+    if by is None:
+        return []
+    if isinstance(by, str):
+        keys = [by]
+    elif isinstance(by, list | tuple) and all(isinstance(k, str) for k in by):
+        keys = list(by)
+    else:
+        raise TypeError(
+            f"by must be a column name (str) or a list of names; got {type(by).__name__} {by!r}"
+        )
+    names = list(columns)
+    for k in keys:
+        if k not in names:
+            raise ValueError(f"by column {k!r} not found; the columns are {names}")
+        if keys.count(k) > 1:
+            raise ValueError(f"by names column {k!r} more than once; got by={by!r}")
+        if k in log_columns:
+            raise ValueError(
+                f"by column {k!r} is also the customer id, timestamp or amount column; "
+                "segment by another column"
+            )
+        if k in result_columns:
+            raise ValueError(
+                f"by column {k!r} has the name of a result column ({', '.join(result_columns)}); "
+                "rename it first"
+            )
+        if k.startswith("__"):
+            raise ValueError(
+                f"by column {k!r}: names starting with '__' are reserved for the plan's "
+                "helper columns; rename it first"
+            )
+    return keys
+
+
+def join_nullsafe(
+    left: pl.LazyFrame, right: pl.LazyFrame, on: list[str], how: Any = "inner"
+) -> pl.LazyFrame:
+    """``left.join(right, on=on, how=how)`` where null keys match each other."""
+    return left.join(right, on=on, how=how, **{_NULLS_EQUAL: True})
+
+
+def nw_segment_keys(nw: Any, frame: Any, keys: list[str]) -> tuple[Any, list[str], Any]:
+    """Null-free join keys for the ``by`` columns of a narwhals frame.
+
+    Each column ``k`` gets two helper columns: its value as a string with nulls as ``""``
+    and whether it is null; together they tell every value apart (the string cast is one
+    function of the value on each engine), and SQL joins match them where they would not
+    match a null. Returns the frame with the helpers, their names, and the segments: one
+    row per distinct combination, with the original ``by`` columns and the helpers, to
+    put the original values (and dtypes) back at the end.
+    """
+    helpers: list[Any] = []
+    names: list[str] = []
+    for i, k in enumerate(keys):
+        names += [f"__lm_g{i}", f"__lm_z{i}"]
+        helpers += [
+            nw.col(k).cast(nw.String).fill_null("").alias(f"__lm_g{i}"),
+            nw.col(k).is_null().alias(f"__lm_z{i}"),
+        ]
+    out = frame.with_columns(helpers)
+    segments = out.select(*keys, *names).unique()
+    return out, names, segments
