@@ -76,7 +76,8 @@ def join_nullsafe(
     left: pl.LazyFrame, right: pl.LazyFrame, on: list[str], how: Any = "inner"
 ) -> pl.LazyFrame:
     """``left.join(right, on=on, how=how)`` where null keys match each other."""
-    return left.join(right, on=on, how=how, **{_NULLS_EQUAL: True})
+    nulls: dict[str, Any] = {_NULLS_EQUAL: True}
+    return left.join(right, on=on, how=how, **nulls)
 
 
 def nw_segment_keys(nw: Any, frame: Any, keys: list[str]) -> tuple[Any, list[str], Any]:

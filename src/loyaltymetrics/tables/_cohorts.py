@@ -24,7 +24,6 @@ from ._plumbing import (
     like,
 )
 
-
 RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
 
 
@@ -173,7 +172,7 @@ def cohort_retention(
             by=by,
         )
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
-    keys = by_columns(
+    keys: list[str] = by_columns(
         by, lf.collect_schema().names(), log_columns=[cid, ts], result_columns=RESULT_COLUMNS
     )
     unit, n = parse_period(period)
@@ -272,7 +271,7 @@ def _cohort_retention_portable(
     frame, schema, stats = pn.validated(
         nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
     )
-    keys = by_columns(
+    keys: list[str] = by_columns(
         by, schema.names(), log_columns=[customer_id, timestamp], result_columns=RESULT_COLUMNS
     )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])

@@ -277,7 +277,7 @@ def period_summary(
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, amount)
-    keys = by_columns(
+    keys: list[str] = by_columns(
         by,
         lf.collect_schema().names(),
         log_columns=[cid, ts, amount],
@@ -418,7 +418,7 @@ def _period_summary_portable(
             {"lo": nw.col(PERIOD).min(), "hi": nw.col(PERIOD).max()},
         ),
     )
-    keys = by_columns(
+    keys: list[str] = by_columns(
         by,
         schema.names(),
         log_columns=[customer_id, timestamp, amount],
