@@ -81,23 +81,33 @@ def join_nullsafe(
 
 
 def nw_segment_keys(nw: Any, frame: Any, keys: list[str]) -> tuple[Any, list[str], Any]:
-    """Null-free join keys for the ``by`` columns of a narwhals frame.
+    """One null-free join key for the ``by`` columns of a narwhals frame.
 
-    Each column ``k`` gets two helper columns: its value as a string with nulls as ``""``
-    and whether it is null; together they tell every value apart (the string cast is one
-    function of the value on each engine), and SQL joins match them where they would not
-    match a null. Returns the frame with the helpers, their names, and the segments: one
-    row per distinct combination, with the original ``by`` columns and the helpers, to
-    put the original values (and dtypes) back at the end.
+    The key ``__lm_seg`` is a string that tells every combination of values apart: per
+    column, ``n`` for a null, else ``v<length>:<value as a string>`` (a prefix code, so
+    the concatenation is unique; the string cast is one function of the value on each
+    engine). SQL joins match it where they would not match a null. One key column rather
+    than one per ``by`` column: Dask 2026.11 fails on a join after a concat and a
+    group-by on three key columns (``KeyError ... not in index`` in its shuffle
+    optimiser), and two work. Returns the frame with the key, ``["__lm_seg"]``, and the
+    segments: one row per distinct combination, with the original ``by`` columns and the
+    key, to put the original values (and dtypes) back at the end (``[]`` and ``None``
+    without keys).
     """
-    helpers: list[Any] = []
-    names: list[str] = []
-    for i, k in enumerate(keys):
-        names += [f"__lm_g{i}", f"__lm_z{i}"]
-        helpers += [
-            nw.col(k).cast(nw.String).fill_null("").alias(f"__lm_g{i}"),
-            nw.col(k).is_null().alias(f"__lm_z{i}"),
-        ]
-    out = frame.with_columns(helpers)
-    segments = out.select(*keys, *names).unique()
-    return out, names, segments
+    if not keys:
+        return frame, [], None
+    pieces: list[Any] = []
+    for k in keys:
+        text = nw.col(k).cast(nw.String)
+        pieces.append(
+            nw.when(nw.col(k).is_null())
+            .then(nw.lit("n"))
+            .otherwise(
+                nw.concat_str(
+                    [nw.lit("v"), text.str.len_chars().cast(nw.String), nw.lit(":"), text]
+                )
+            )
+        )
+    out = frame.with_columns(nw.concat_str(pieces).alias("__lm_seg"))
+    segments = out.select(*keys, "__lm_seg").unique()
+    return out, ["__lm_seg"], segments
