@@ -12,10 +12,12 @@ null-free copies of the keys (`nw_segment_keys`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
+
+from ._narwhals import Columns, require
 
 # polars 1.24 renamed ``join_nulls`` to ``nulls_equal``; the lower bound is 1.20
 _NULLS_EQUAL = (
@@ -27,7 +29,7 @@ _NULLS_EQUAL = (
 
 def by_columns(
     by: object,
-    columns: Iterable[str],
+    schema: Columns,
     *,
     log_columns: Sequence[str | None],
     result_columns: Sequence[str],
@@ -48,10 +50,8 @@ def by_columns(
         raise TypeError(
             f"by must be a column name (str) or a list of names; got {type(by).__name__} {by!r}"
         )
-    names = list(columns)
     for k in keys:
-        if k not in names:
-            raise ValueError(f"by column {k!r} not found; the columns are {names}")
+        require(schema, k, "by")
         if keys.count(k) > 1:
             raise ValueError(f"by names column {k!r} more than once; got by={by!r}")
         if k in log_columns:

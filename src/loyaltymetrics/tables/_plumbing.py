@@ -7,39 +7,14 @@ parts (``partitions=``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import polars as pl
 
 from loyaltymetrics._periods import period_index
 
-from ._narwhals import AMOUNT, PERIOD, is_foreign_frame
-
-FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _is_pandas(obj: object) -> bool:
-    return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ == "DataFrame"
-
-
-def accepts_pandas(func: F) -> F:
-    """Convert a pandas DataFrame first argument to polars at the edge.
-
-    pandas stays optional: it is never imported here. The result is a polars DataFrame
-    (pandas in, polars out); call ``.to_pandas()`` on it if needed (that needs pyarrow).
-    """
-
-    @functools.wraps(func)
-    def wrapper(frame: object, *args: Any, **kwargs: Any) -> Any:
-        if _is_pandas(frame):
-            frame = pl.from_pandas(frame)
-        return func(frame, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+from ._narwhals import AMOUNT, PERIOD, is_foreign_frame, null_problem, require
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -54,26 +29,12 @@ def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
     )
 
 
-def require(schema: pl.Schema, column: object, role: str) -> str:
-    """The column name, after checking that it is a string naming an existing column."""
-    if not isinstance(column, str):
-        raise TypeError(f"{role} must be a column name (str); got {type(column).__name__}")
-    if column not in schema:
-        raise ValueError(
-            f"{role} column {column!r} not found; the columns are {list(schema.names())}"
-        )
-    return column
-
-
 def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
     """Raise ``ValueError`` with the count if an eager frame has nulls in ``cols``."""
     nulls = frame.select(pl.col(cols).null_count()).row(0)
     for col, n in zip(cols, nulls, strict=True):
         if n:
-            raise ValueError(
-                f"column {col!r} has {n} null value(s); drop or fill them first "
-                "(rows are never dropped silently)"
-            )
+            raise ValueError(null_problem(col, n))
 
 
 def lazy_null_guard(cols: list[str]) -> pl.Expr:
@@ -92,11 +53,6 @@ def lazy_null_guard(cols: list[str]) -> pl.Expr:
             pl.Int8, strict=True
         )
     return guard
-
-
-def like(tx: object, result: pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """``result`` as the same kind of frame as ``tx``: lazy in, lazy out."""
-    return result if isinstance(tx, pl.LazyFrame) else result.collect()
 
 
 def check_log(
@@ -118,14 +74,7 @@ def check_log(
         if not schema[amt].is_numeric():
             raise TypeError(f"amount column {amt!r} must be numeric; got {schema[amt]}")
     if isinstance(tx, pl.DataFrame):
-        cols = [c for c in (cid, ts, amt) if c is not None]
-        nulls = tx.select(pl.col(cols).null_count()).row(0)
-        for col, n in zip(cols, nulls, strict=True):
-            if n:
-                raise ValueError(
-                    f"column {col!r} has {n} null value(s); drop or fill them first "
-                    "(rows are never dropped silently)"
-                )
+        check_no_nulls(tx, [c for c in (cid, ts, amt) if c is not None])
     return lf, cid, ts, amt, ts_dtype
 
 

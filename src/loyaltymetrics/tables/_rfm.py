@@ -10,17 +10,15 @@ import polars as pl
 from loyaltymetrics._periods import check_time_unit, literal_period, on_column_clock
 
 from . import _narwhals as pn
+from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD
 from ._plumbing import (
-    FrameT,
-    accepts_pandas,
     by_customer,
     check_log,
     check_partitions,
     check_scaler,
     group_customers,
     in_parts,
-    like,
     log_periods,
 )
 
@@ -145,9 +143,77 @@ def _summarise(
     return per_customer.select(cols)
 
 
-@accepts_pandas
+def _rfm_summary_portable(
+    tx: Any,
+    *,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    observation_end: dt.date | None,
+    time_unit: str,
+    time_scaler: float,
+    partitions: int = 1,
+) -> Any:
+    """`tables.rfm_summary` as a portable narwhals plan; returns the engine's own frame."""
+    nw = pn.narwhals_module()
+    check_partitions(partitions, tx)
+    time_scaler = check_scaler(time_scaler)
+    unit = check_time_unit(time_unit)
+    if observation_end is not None:
+        pn.check_end(observation_end)
+    frame, _, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+
+    cols = [nw.col(customer_id), nw.col(timestamp)]
+    if amount is not None:
+        cols.append(nw.col(amount).cast(nw.Float64).alias(AMOUNT))
+    rows = pn.with_index(nw, frame.select(cols), timestamp, unit).drop(timestamp)
+    if observation_end is not None:
+        rows = rows.filter(nw.col(PERIOD) <= pn.literal_index(observation_end, unit))
+
+    # stage 2: one row per (customer, purchase period), then per customer
+    period_aggs = [nw.len().alias("__orders")]
+    if amount is not None:
+        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
+    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
+    first = per_period.group_by(customer_id).agg(
+        nw.col(PERIOD).min().alias("__first"),
+        nw.col(PERIOD).max().alias("__last"),
+        nw.len().alias("__n"),
+    )
+    if amount is not None:
+        repeat = (
+            per_period.join(first.select(customer_id, "__first"), on=customer_id)
+            .filter(nw.col(PERIOD) != nw.col("__first"))
+            .group_by(customer_id)
+            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+        )
+        first = first.join(repeat, on=customer_id, how="left")
+
+    # stage 3: final ratios
+    if observation_end is not None:
+        end_period: Any = nw.lit(pn.literal_index(observation_end, unit))
+    else:
+        end_period = nw.col("__last").max()
+    out = [
+        nw.col(customer_id),
+        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
+        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
+        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
+    ]
+    if amount is not None:
+        out.append(
+            nw.when(nw.col("__n") > 1)
+            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            .otherwise(0.0)
+            .cast(nw.Float64)
+            .alias("monetary_value")
+        )
+    return first.select(out).sort(customer_id).to_native()
+
+
+@table(_rfm_summary_portable)
 def rfm_summary(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     timestamp: str = "timestamp",
@@ -156,7 +222,7 @@ def rfm_summary(
     time_unit: str = "D",
     time_scaler: float = 1.0,
     partitions: int = 1,
-) -> FrameT:
+) -> PolarsFrame:
     r"""Per-customer frequency, recency, T and monetary value: the input of the BTYD models.
 
     Orders are bucketed into purchase periods of `time_unit` (several orders in one
@@ -253,17 +319,6 @@ def rfm_summary(
     [{'customer_id': 1, 'frequency': 1, 'recency': 7.0, 'T': 14.0, 'monetary_value': 20.0},
      {'customer_id': 2, 'frequency': 0, 'recency': 0.0, 'T': 10.0, 'monetary_value': 0.0}]
     """
-    if pn.is_foreign_frame(tx):
-        check_partitions(partitions, tx)
-        return _rfm_summary_portable(  # type: ignore[no-any-return]
-            tx,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            observation_end=observation_end,
-            time_unit=time_unit,
-            time_scaler=check_scaler(time_scaler),
-        )
     lf, cid, ts, amt, ts_dtype = check_log(tx, customer_id, timestamp, amount)
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
@@ -281,7 +336,7 @@ def rfm_summary(
 
     columns = [cid, ts] + ([amt] if amt is not None else [])
     end_period = pl.col("__last").max() if end is None else end
-    result = in_parts(
+    return in_parts(
         tx,
         lf,
         cid,
@@ -291,12 +346,11 @@ def rfm_summary(
         lambda f: f.sort(cid),
         lambda f: _summarise(f, cid, amt, end_period, scaler),
     )
-    return like(tx, result)  # type: ignore[return-value]
 
 
-@accepts_pandas
+@table()
 def calibration_holdout_split(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     calibration_end: dt.date,
     holdout_end: dt.date,
@@ -305,7 +359,7 @@ def calibration_holdout_split(
     amount: str | None = None,
     time_unit: str = "D",
     time_scaler: float = 1.0,
-) -> FrameT:
+) -> PolarsFrame:
     r"""Split a log into a calibration RFM summary and holdout-period outcomes.
 
     The calibration part is `rfm_summary` of the orders up to `calibration_end` (columns
@@ -415,80 +469,14 @@ def calibration_holdout_split(
     fills = [pl.col("frequency_holdout").fill_null(0)]
     if amt is not None:
         fills.append(pl.col("monetary_value_holdout").fill_null(0.0))
-    result = (
+    return (
         cal.join(holdout, on=cid, how="left", maintain_order="left")
         .with_columns(fills)
         .with_columns(((hold_period - cal_period) / scaler).alias("duration_holdout"))
     )
-    return like(tx, result)  # type: ignore[return-value]
 
 
 def _as_datetime(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     return dt.datetime(value.year, value.month, value.day)
-
-
-def _rfm_summary_portable(
-    tx: Any,
-    *,
-    customer_id: str,
-    timestamp: str,
-    amount: str | None,
-    observation_end: dt.date | None,
-    time_unit: str,
-    time_scaler: float,
-) -> Any:
-    """`tables.rfm_summary` as a portable narwhals plan; returns the engine's own frame."""
-    nw = pn.narwhals_module()
-    unit = check_time_unit(time_unit)
-    if observation_end is not None:
-        pn.check_end(observation_end)
-    frame, _, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
-
-    cols = [nw.col(customer_id), nw.col(timestamp)]
-    if amount is not None:
-        cols.append(nw.col(amount).cast(nw.Float64).alias(AMOUNT))
-    rows = pn.with_index(nw, frame.select(cols), timestamp, unit).drop(timestamp)
-    if observation_end is not None:
-        rows = rows.filter(nw.col(PERIOD) <= pn.literal_index(observation_end, unit))
-
-    # stage 2: one row per (customer, purchase period), then per customer
-    period_aggs = [nw.len().alias("__orders")]
-    if amount is not None:
-        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
-    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
-    first = per_period.group_by(customer_id).agg(
-        nw.col(PERIOD).min().alias("__first"),
-        nw.col(PERIOD).max().alias("__last"),
-        nw.len().alias("__n"),
-    )
-    if amount is not None:
-        repeat = (
-            per_period.join(first.select(customer_id, "__first"), on=customer_id)
-            .filter(nw.col(PERIOD) != nw.col("__first"))
-            .group_by(customer_id)
-            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
-        )
-        first = first.join(repeat, on=customer_id, how="left")
-
-    # stage 3: final ratios
-    if observation_end is not None:
-        end_period: Any = nw.lit(pn.literal_index(observation_end, unit))
-    else:
-        end_period = nw.col("__last").max()
-    out = [
-        nw.col(customer_id),
-        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
-        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
-        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
-    ]
-    if amount is not None:
-        out.append(
-            nw.when(nw.col("__n") > 1)
-            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
-            .otherwise(0.0)
-            .cast(nw.Float64)
-            .alias("monetary_value")
-        )
-    return first.select(out).sort(customer_id).to_native()
