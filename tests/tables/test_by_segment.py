@@ -84,8 +84,10 @@ def to_polars(out: Any) -> pl.DataFrame:
     if isinstance(out, pl.DataFrame):
         return out
     module = type(out).__module__.split(".")[0]
-    if module == "pandas":
-        return pl.from_pandas(out)
+    if module == "pandas":  # pandas has no date dtype: the period starts come back as dates
+        frame = pl.from_pandas(out)
+        dates = [c for c in ("period", "cohort") if c in frame.columns]
+        return frame.with_columns(pl.col(dates).cast(pl.Date))
     if module == "pyarrow":
         return pl.from_arrow(out)  # type: ignore[return-value]
     if module == "duckdb":
