@@ -299,7 +299,7 @@ def test_by_equals_per_segment_calls_on_spark(spark: Any) -> None:
         max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), phases=NO_SHRINK
     )
     def run(log: pl.DataFrame, by: str | list[str], period: str, window: int | None) -> None:
-        _check_engine(lambda df: spark.createDataFrame(df.to_pandas()), log, by, period, window)
+        _check_engine(lambda df: spark.createDataFrame(df.to_arrow()), log, by, period, window)
 
     run()
 
