@@ -13,6 +13,7 @@ from collections.abc import Callable
 import polars as pl
 
 from loyaltymetrics._periods import period_index
+from loyaltymetrics._validation import InvalidValuesError, raise_at_collect
 
 from ._narwhals import AMOUNT, PERIOD, is_foreign_frame, null_problem, require
 
@@ -40,18 +41,21 @@ def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
 def lazy_null_guard(cols: list[str]) -> pl.Expr:
     """An Int8 zero that fails at collect time if any of ``cols`` holds nulls.
 
-    Added to a result column (so projection pushdown cannot drop it); the failing strict
-    cast carries the message ``column 'x' has N null value(s) ...``.
+    Added to a result column (so projection pushdown cannot drop it); it raises
+    ``InvalidValuesError`` (a ``ValueError`` and a polars ``InvalidOperationError``) whose
+    first line is ``column 'x' has N null value(s) ...`` (`_validation.raise_at_collect`).
     """
     guard = pl.lit(0, dtype=pl.Int8)
     for col in cols:
         n = pl.col(col).null_count()
+        # the words of `null_problem`, the eager check's message
         message = pl.format(
-            "column '{}' has {} null value(s); drop or fill them first", pl.lit(col), n
+            "column '{}' has {} null value(s); drop or fill them first "
+            "(rows are never dropped silently)",
+            pl.lit(col),
+            n,
         )
-        guard = guard + pl.when(n > 0).then(message).otherwise(pl.lit("0")).cast(
-            pl.Int8, strict=True
-        )
+        guard = guard + raise_at_collect(pl.when(n > 0).then(message))
     return guard
 
 
@@ -216,9 +220,7 @@ def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame, nullable: list[str]
     totals = raw.select(pl.col(checked).null_count()).collect().row(0)
     for col, n in zip(checked, totals, strict=True):
         if n:
-            raise pl.exceptions.InvalidOperationError(
-                f"column '{col}' has {n} null value(s); drop or fill them first"
-            )
+            raise InvalidValuesError(null_problem(col, n))
 
 
 def in_parts(
