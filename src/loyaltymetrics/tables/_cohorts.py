@@ -225,6 +225,15 @@ def cohort_retention(
     observation_end : datetime.date or datetime.datetime, optional
         End of the data. Orders in later periods are ignored, and cells after the period
         containing it are not observed and absent. Default: the latest order.
+    by : str or list of str, optional
+        Segment column(s) of the log (store, channel, ...). The unit becomes the
+        (customer, segment) pair: a customer's cohort in a segment is the period of their
+        first order there, and a customer who buys in two stores is in a cohort of each.
+        Every segment's cells run to the same last period (`observation_end`, else the
+        latest order of the whole log), so the segments line up; cells after a segment's
+        own last order are observed zeros. On a segment's own periods the rows equal this
+        function applied to that segment's orders alone. A null segment value is a
+        segment of its own (rows are never dropped).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
         parts' results together (the cells of the parts add up). The result does not
@@ -236,8 +245,9 @@ def cohort_retention(
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        The same kind as `tx`, sorted by cohort and index: `cohort` (Date, first day of
-        the cohort period), `period_index` (Int64, 0, 1, ...), `cohort_size` (Int64),
+        The same kind as `tx`, sorted by cohort and index (with `by`: the `by` columns
+        first, sorted by segment, nulls first, then cohort and index): `cohort` (Date,
+        first day of the cohort period), `period_index` (Int64, 0, 1, ...), `cohort_size` (Int64),
         `active` (Int64, distinct customers of the cohort with an order in that period)
         and `retention` (Float64, `active / cohort_size`). Every observed cell is present,
         with `active = 0` when nobody bought; unobserved cells are absent, never 0.
@@ -248,7 +258,9 @@ def cohort_retention(
         If `tx` is not a polars frame, the timestamp is not a date/datetime, or `period`
         is not a string.
     ValueError
-        If a column is missing or holds nulls (eager input), or `period` is malformed.
+        If a column is missing or holds nulls (eager input), `period` is malformed, or a
+        `by` column is missing, repeated, the customer id or timestamp column, or named
+        like a result column (`by` not a name or a list of names: ``TypeError``).
 
     Notes
     -----
@@ -279,6 +291,18 @@ def cohort_retention(
      (datetime.date(2024, 1, 1), 2, 2, 1, 0.5),
      (datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
      (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
+
+    By store: customer 1's cohort is January in the north store and March in the south
+    store; both stores' cells run to March.
+
+    >>> tx = tx.with_columns(store=pl.Series(["north", "south", "north", "south", "south"]))
+    >>> tables.cohort_retention(tx, by="store").rows()
+    [('north', datetime.date(2024, 1, 1), 0, 2, 2, 1.0),
+     ('north', datetime.date(2024, 1, 1), 1, 2, 0, 0.0),
+     ('north', datetime.date(2024, 1, 1), 2, 2, 0, 0.0),
+     ('south', datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
+     ('south', datetime.date(2024, 2, 1), 1, 1, 1, 1.0),
+     ('south', datetime.date(2024, 3, 1), 0, 1, 1, 1.0)]
     """
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
     keys: list[str] = by_columns(

@@ -449,6 +449,14 @@ def period_summary(
         Number of periods, ending with the current one, in which an order keeps a
         customer in the base (e.g. 3 with `period="1mo"`: ordered in the last three
         months). Default 1.
+    by : str or list of str, optional
+        Segment column(s) of the log (store, channel, ...). The unit becomes the
+        (customer, segment) pair: a customer who buys in two stores is in the base of
+        both, and new in each at their first order there. Every segment gets the periods
+        of the whole log (one shared grid, so the segments' rows line up, with zero counts
+        before a segment's first order); on a segment's own periods (its first to its
+        last order's) the rows equal this function applied to that segment's orders
+        alone. A null segment value is a segment of its own (rows are never dropped).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
         parts' results together (their counts and sums add up; `revenue` is summed in
@@ -462,7 +470,9 @@ def period_summary(
     -------
     polars.DataFrame or polars.LazyFrame
         The same kind as `tx`, one row per period from the first order's period to the
-        last's, including periods without orders: `period` (Date, first day),
+        last's, including periods without orders (with `by`: the `by` columns first, one
+        row per segment and period, sorted by segment, nulls first, then period):
+        `period` (Date, first day),
         `customers_start`, `customers_new`, `customers_reactivated`, `customers_lost`,
         `customers_end` (Int64), `retention_rate`, `churn_rate` (Float64, null where
         `customers_start` is 0), `orders` (Int64), `revenue` (Float64),
@@ -476,8 +486,11 @@ def period_summary(
         If `tx` is not a polars frame, a column has the wrong dtype, or an option has
         the wrong type.
     ValueError
-        If a column is missing or holds nulls (eager input), `period` is malformed, or
-        `active_window < 1`.
+        If a column is missing or holds nulls (eager input), `period` is malformed,
+        `active_window < 1`, or a `by` column is missing, repeated, the customer id,
+        timestamp or amount column, or named like a result column.
+    TypeError
+        If `by` is not a column name or a list of names.
 
     Notes
     -----
@@ -508,6 +521,19 @@ def period_summary(
     [(datetime.date(2024, 1, 1), 0, 2, 0, 0, 2, None),
      (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
+
+    By store: customer 1 buys in both stores and counts in both; the south store has
+    a row for January too (no customers yet), so the stores' rows line up.
+
+    >>> tx = tx.with_columns(store=pl.Series(["north", "north", "south", "south", "north"]))
+    >>> out = tables.period_summary(tx, by="store")
+    >>> out.select("store", "period", "customers_new", "customers_end", "orders").rows()
+    [('north', datetime.date(2024, 1, 1), 2, 2, 2),
+     ('north', datetime.date(2024, 2, 1), 0, 0, 0),
+     ('north', datetime.date(2024, 3, 1), 0, 1, 1),
+     ('south', datetime.date(2024, 1, 1), 0, 0, 0),
+     ('south', datetime.date(2024, 2, 1), 1, 1, 2),
+     ('south', datetime.date(2024, 3, 1), 0, 0, 0)]
     """
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
