@@ -15,6 +15,7 @@ costs a few microseconds (no per-call signature binding).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -353,4 +354,26 @@ def raise_at_collect(message: pl.Expr) -> pl.Expr:
     pure expression, and a ``LazyFrame`` the user collects gives the library no other
     hook.
     """
+    if not _exceptions_pass_through():  # older polars: the strict cast (message second)
+        return message.fill_null(pl.lit("0")).cast(pl.Int8, strict=True)
     return message.map_batches(_raise_first_problem, return_dtype=pl.Int8, is_elementwise=True)
+
+
+@functools.cache
+def _exceptions_pass_through() -> bool:
+    """Whether this polars re-raises an exception of a Python function in a query as it is.
+
+    polars 2.1 does; polars 1.20 wraps it in a ``ComputeError`` (``"InvalidValuesError:
+    ..."``), which is neither a ``ValueError`` nor an ``InvalidOperationError``. One tiny
+    query, once per process, tells which.
+    """
+    probe = pl.lit("probe").map_batches(
+        _raise_first_problem, return_dtype=pl.Int8, is_elementwise=True
+    )
+    try:
+        pl.select(probe)
+    except InvalidValuesError:
+        return True
+    except Exception:
+        return False
+    return False
