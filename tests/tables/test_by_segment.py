@@ -415,6 +415,12 @@ def test_by_column_named_like_a_result_column(function: str, name: str) -> None:
         getattr(tables, function)(log, by=name)
 
 
+def test_by_column_with_a_reserved_name() -> None:
+    log = HAND.rename({"store": "__store"})
+    with pytest.raises(ValueError, match="by column '__store': names starting with '__'"):
+        tables.period_summary(log, by="__store")
+
+
 def test_nulls_in_the_segment_are_a_group_but_null_ids_still_raise() -> None:
     lazy = HAND.lazy()
     assert tables.period_summary(lazy, by="store", partitions=2).collect().height == 9
