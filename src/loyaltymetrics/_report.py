@@ -49,6 +49,10 @@ class Report:
     survey_by: str | None = None
     notes: list[str] = field(default_factory=list)
     t_max: float = 0.0
+    # --segment-by: the period and cohort tables by a column of the order log
+    segment_by: str | None = None
+    segment_periods: pl.DataFrame | None = None
+    segment_cohorts: pl.DataFrame | None = None
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The tables written by ``--out``."""
@@ -62,6 +66,9 @@ class Report:
             out["survey"] = self.survey
         if self.holdout is not None:
             out["holdout_by_frequency"] = self.holdout.by_frequency
+        if self.segment_periods is not None and self.segment_cohorts is not None:
+            out["periods_by_segment"] = self.segment_periods
+            out["cohorts_by_segment"] = self.segment_cohorts
         return out
 
 
@@ -167,8 +174,13 @@ def build_report(
     survey_by: str | None = None,
     survey_metrics: dict[str, str] | None = None,
     step: Callable[[str], None] = lambda _: None,
+    segment_by: str | None = None,
 ) -> Report:
-    """Compute every section of the report (the ``step`` callback names each stage)."""
+    """Compute every section of the report (the ``step`` callback names each stage).
+
+    With `segment_by` (a column of the log), the period and cohort tables are also
+    computed by that column (``by=``; a customer who buys in two segments counts in both).
+    """
     cid, ts, amt = cols.customer_id, cols.timestamp, cols.amount
     end = log.get_column(ts).max()
     start = log.get_column(ts).min()
@@ -332,7 +344,19 @@ def build_report(
             csat=metrics.get("csat"),
             ces=metrics.get("ces"),
         )
+    segment_periods = segment_cohorts = None
+    if segment_by is not None:
+        step(f"retention by {segment_by}")
+        segment_periods = tables.period_summary(
+            log, customer_id=cid, timestamp=ts, amount=amt, period=period, by=segment_by
+        )
+        segment_cohorts = tables.cohort_retention(
+            log, customer_id=cid, timestamp=ts, period=period, by=segment_by
+        )
     return Report(
+        segment_by=segment_by,
+        segment_periods=segment_periods,
+        segment_cohorts=segment_cohorts,
         overview=overview,
         periods=periods,
         cohorts=cohorts,
@@ -362,6 +386,24 @@ def cohort_matrix(
     )
 
 
+def segment_overview(periods: pl.DataFrame, by: str) -> pl.DataFrame:
+    r"""One row per segment of a ``period_summary(..., by=by)`` table.
+
+    Customers are the (customer, segment) pairs (the new ones over all periods), the
+    pooled retention is $\sum_t (E_t - N_t - R_t) / \sum_t S_t$ over the periods (not the
+    mean of the rates), and the last period's retention is the latest rate.
+    """
+    kept = pl.col("customers_end") - pl.col("customers_new") - pl.col("customers_reactivated")
+    start = pl.col("customers_start").sum()
+    return periods.group_by(by, maintain_order=True).agg(
+        pl.col("customers_new").sum().alias("customers"),
+        pl.col("orders").sum(),
+        pl.col("revenue").sum(),
+        pl.when(start > 0).then(kept.sum() / start).alias("retention_pooled"),
+        pl.col("retention_rate").last().alias("retention_last_period"),
+    )
+
+
 def figures(report: Report) -> dict[str, bytes]:
     """PNG bytes of each figure (needs matplotlib)."""
     from . import plot
@@ -384,6 +426,15 @@ def figures(report: Report) -> dict[str, bytes]:
         )
     if report.holdout is not None:
         out["calibration_holdout"] = png(plot.calibration_holdout(report.holdout))
+    if report.segment_by is not None and report.segment_cohorts is not None:
+        facets = plot.cohort_heatmap(report.segment_cohorts, by=report.segment_by, max_periods=13)
+        out["cohort_heatmap_by_segment"] = png(facets[0])
+    if report.segment_by is not None and report.segment_periods is not None:
+        shared = report.segment_periods.filter(  # the first period has no start base
+            pl.col("period") > pl.col("period").min()
+        )
+        if shared.height:
+            out["retention_by_segment"] = png(plot.retention_curve(shared, by=report.segment_by))
     return out
 
 
@@ -468,6 +519,13 @@ def to_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
             "<h2>Survey metrics with 95 % intervals</h2>",
             img("nps_by_segment"),
             _html_table(report.survey),
+        ]
+    if report.segment_by is not None and report.segment_periods is not None:
+        parts += [
+            f"<h2>Retention by {html.escape(report.segment_by)}</h2>",
+            img("retention_by_segment"),
+            _html_table(segment_overview(report.segment_periods, report.segment_by)),
+            img("cohort_heatmap_by_segment"),
         ]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in report.notes]
     style = (

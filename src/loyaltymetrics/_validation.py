@@ -15,6 +15,7 @@ costs a few microseconds (no per-call signature binding).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -309,3 +310,70 @@ def result(x: Real) -> Real:
     if isinstance(x, np.ndarray):
         return x
     return float(x)
+
+
+# -- invalid values found while a polars query runs ------------------------------------
+
+
+class InvalidValuesError(ValueError, pl.exceptions.InvalidOperationError):
+    """Invalid values found when a polars query runs: an answer off its scale, a null key.
+
+    A ``ValueError`` (the library's error for a wrong value, as the eager checks raise)
+    and a ``polars.exceptions.InvalidOperationError`` (what these collect-time checks
+    raised before, so code that catches it still does). Its message, the first line of
+    the error, names the argument or column, the problem, the count and an example; polars
+    appends the expression it was evaluating after a blank line.
+    """
+
+
+def _raise_first_problem(messages: pl.Series) -> pl.Series:
+    """Zeros (Int8) for a column of problem messages, or raise the first non-null one."""
+    problems = messages.drop_nulls()
+    if len(problems):
+        raise InvalidValuesError(problems[0])
+    return pl.zeros(len(messages), pl.Int8, eager=True)
+
+
+def raise_at_collect(message: pl.Expr) -> pl.Expr:
+    """An Int8 zero, or ``InvalidValuesError(message)`` when the query is collected.
+
+    `message` is a string expression, null when all is well (``pl.when(count >
+    0).then(pl.format(...))``). Add the result to an output column so that projection
+    pushdown cannot drop it.
+
+    Measured (polars 2.1), and why a Python function rather than a polars-only
+    expression: a failing strict cast of the message to Int8 (the former design) raises
+    ``InvalidOperationError: conversion from `str` to `i8` failed in column 'literal'
+    for 1 out of 1 values: ["<message>"]``, so the library's message is not the first
+    thing the user reads. polars re-raises an exception from a Python function of the
+    query as it is (same type, our message first), in ``select``, ``group_by().agg``,
+    ``over``, ``rolling`` and the streaming engine. ``is_elementwise=True`` lets polars
+    call it once on the column of per-group messages instead of once per group: 100,000
+    groups of 1M rows, 0.58 s against 0.84 s for the cast and 21.8 s per group
+    (``returns_scalar=True``). Nothing in polars raises a user's exception class from a
+    pure expression, and a ``LazyFrame`` the user collects gives the library no other
+    hook.
+    """
+    if not _exceptions_pass_through():  # older polars: the strict cast (message second)
+        return message.fill_null(pl.lit("0")).cast(pl.Int8, strict=True)
+    return message.map_batches(_raise_first_problem, return_dtype=pl.Int8, is_elementwise=True)
+
+
+@functools.cache
+def _exceptions_pass_through() -> bool:
+    """Whether this polars re-raises an exception of a Python function in a query as it is.
+
+    polars 2.1 does; polars 1.20 wraps it in a ``ComputeError`` (``"InvalidValuesError:
+    ..."``), which is neither a ``ValueError`` nor an ``InvalidOperationError``. One tiny
+    query, once per process, tells which.
+    """
+    probe = pl.lit("probe").map_batches(
+        _raise_first_problem, return_dtype=pl.Int8, is_elementwise=True
+    )
+    try:
+        pl.select(probe)
+    except InvalidValuesError:
+        return True
+    except Exception:
+        return False
+    return False

@@ -35,6 +35,7 @@ from ._report import (
     prepare_log,
     read_table,
     sample_survey,
+    segment_overview,
     to_html,
 )
 
@@ -132,6 +133,14 @@ def _print_report(console: Console, report: Report, *, label: str) -> None:
         )
     if report.survey is not None:
         console.print(_table(_survey_display(report), "Survey metrics [95 % interval] (answers)"))
+    if report.segment_by is not None and report.segment_periods is not None:
+        console.print(
+            _table(
+                segment_overview(report.segment_periods, report.segment_by),
+                f"Retention by {report.segment_by}: customers are (customer, segment) pairs; "
+                "pooled retention = Σ(end − new − back)/Σ start",
+            )
+        )
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
 
@@ -180,6 +189,12 @@ def main() -> None:
 @click.option(
     "--segment", default=None, help="Survey column to group by (default: channel, segment or none)."
 )
+@click.option(
+    "--segment-by",
+    default=None,
+    metavar="COLUMN",
+    help="Order-log column (store, channel, ...) to show retention by.",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Write tables, PNGs and HTML.")
 @click.option(
     "--format",
@@ -206,6 +221,7 @@ def report(
     amount: str,
     period: str,
     segment: str | None,
+    segment_by: str | None,
     out: Path | None,
     fmt: str,
     debug: bool,
@@ -232,6 +248,7 @@ def report(
                 segment,
                 out,
                 fmt,
+                segment_by=segment_by,
             )
         if subscriptions is not None:
             _run_subscriptions(
@@ -258,6 +275,8 @@ def _run(
     segment: str | None,
     out: Path | None,
     fmt: str,
+    *,
+    segment_by: str | None = None,
 ) -> None:
     from . import datasets
 
@@ -276,6 +295,11 @@ def _run(
             assert transactions is not None
             log = prepare_log(read_table(transactions, "transactions"), cols)
             label = transactions.name
+        if segment_by is not None and segment_by not in log.columns:
+            raise ReportError(
+                f"--segment-by: the transactions have no column {segment_by!r}; the columns "
+                f"are {', '.join(log.columns)}"
+            )
         survey: pl.DataFrame | None = None
         metrics: dict[str, Any] = {}
         by = segment
@@ -310,6 +334,7 @@ def _run(
             survey_by=by,
             survey_metrics=metrics,
             step=step,
+            segment_by=segment_by,
         )
         if out is not None:
             status.update("writing tables and figures")

@@ -18,8 +18,10 @@ Conventions (shared by every expression):
 * a group with no valid answers (or a zero denominator) gives null, never NaN;
 * invalid values never pass silently: an answer off the scale, a negative or null weight
   for a valid answer, or a negative count make the query fail when it is collected, with
-  ``polars.exceptions.InvalidOperationError`` whose message names the metric, the
-  problem, the number of offending values and one example.
+  an error that is both a ``ValueError`` and a ``polars.exceptions.InvalidOperationError``
+  and whose first line names the metric, the problem, the number of offending values and
+  one example (``nps: answers must be whole numbers from 0 to 10: 2 value(s), e.g.
+  11.0``); polars appends the expression after a blank line.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _fail_if(bad: pl.Expr, value: pl.Expr, problem: str) -> pl.Expr:
     message = pl.format(
         "{}: {} value(s), e.g. {}", pl.lit(problem), count, value.filter(bad).first()
     )
-    return pl.when(count > 0).then(message).otherwise(pl.lit("0")).cast(pl.Int8, strict=True)
+    return v.raise_at_collect(pl.when(count > 0).then(message))
 
 
 def _answers(

@@ -7,7 +7,8 @@ calls ``show()``; save with ``ax.figure.savefig("file.png")``.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
@@ -59,13 +60,87 @@ def _frame(table: object, name: str, columns: tuple[str, ...]) -> pl.DataFrame:
     return table
 
 
+def _segment_columns(by: object, table: pl.DataFrame, name: str) -> list[str]:
+    """The ``by`` names as a list, each a column of `table` (as in the tables' ``by=``)."""
+    keys = [by] if isinstance(by, str) else by
+    if not isinstance(keys, list | tuple) or not keys or not all(isinstance(k, str) for k in keys):
+        raise TypeError(
+            f"by must be a column name (str) or a list of names; got {type(by).__name__} {by!r}"
+        )
+    missing = [k for k in keys if k not in table.columns]
+    if missing:
+        raise ValueError(
+            f"by column {missing[0]!r} not found in {name}; it has "
+            f"{', '.join(map(repr, table.columns))} (pass the same by= as to the table)"
+        )
+    return list(keys)
+
+
+def _segments(t: pl.DataFrame, keys: list[str]) -> list[tuple[str, pl.DataFrame]]:
+    """(label, rows) per segment, in the table's order; a null segment value is ``null``."""
+    out = []
+    for values, rows in t.group_by(keys, maintain_order=True):
+        parts = ["null" if v is None else str(v) for v in values]
+        label = (
+            parts[0]
+            if len(keys) == 1
+            else ", ".join(f"{k}={v}" for k, v in zip(keys, parts, strict=True))
+        )
+        out.append((label, rows))
+    return out
+
+
+def _heatmap(ax: Axes, t: pl.DataFrame, labels: list[Any], n_cols: int, annotate: bool) -> Any:
+    """Draw one cohort x period-index grid of `t` on `ax`; the image (for a colour bar)."""
+    grid = np.full((len(labels), n_cols), np.nan)
+    row_of = {value: i for i, value in enumerate(labels)}
+    for cohort, k, value in t.select("cohort", "period_index", "retention").iter_rows():
+        if value is not None:
+            grid[row_of[cohort], k] = value
+    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.set_yticks(range(len(labels)), [str(v) for v in labels])
+    ax.set_xlabel("periods since first order")
+    ax.set_ylabel("cohort")
+    if annotate and n_cols <= 24:
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                colour = "black" if value > 0.6 else "white"
+                ax.text(
+                    j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7, color=colour
+                )
+    return image
+
+
+@overload
 def cohort_heatmap(
     cohorts: pl.DataFrame | pl.LazyFrame,
     *,
+    by: None = None,
     ax: Axes | None = None,
     max_periods: int | None = None,
     annotate: bool = True,
-) -> Axes:
+) -> Axes: ...
+
+
+@overload
+def cohort_heatmap(
+    cohorts: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: str | list[str],
+    ax: None = None,
+    max_periods: int | None = None,
+    annotate: bool = True,
+) -> list[Axes]: ...
+
+
+def cohort_heatmap(
+    cohorts: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: str | list[str] | None = None,
+    ax: Axes | None = None,
+    max_periods: int | None = None,
+    annotate: bool = True,
+) -> Axes | list[Axes]:
     """Heatmap of cohort retention: one row per cohort, one column per period index.
 
     Parameters
@@ -73,8 +148,14 @@ def cohort_heatmap(
     cohorts : polars.DataFrame or polars.LazyFrame
         The long table of `tables.cohort_retention` (`cohort`, `period_index`,
         `retention`). Unobserved cells stay blank (never drawn as 0).
+    by : str or list of str, optional
+        The segment column(s) of a `tables.cohort_retention(..., by=...)` table: one
+        heatmap (facet) per segment, in the table's order, on one figure with one colour
+        scale. Every facet has the same rows (the cohorts of all segments; a cohort
+        without customers in a segment stays blank) and columns, so they line up.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on; default a new figure.
+        Axes to draw on; default a new figure. Not with `by` (the facets get a new
+        figure of their own).
     max_periods : int, optional
         Show period indices below this only.
     annotate : bool, default=True
@@ -82,8 +163,15 @@ def cohort_heatmap(
 
     Returns
     -------
-    matplotlib.axes.Axes
-        The axes drawn on.
+    matplotlib.axes.Axes or list of matplotlib.axes.Axes
+        The axes drawn on; with `by`, one per segment (``axes[0].figure`` is the figure).
+
+    Raises
+    ------
+    TypeError
+        If `by` is not a name or a list of names.
+    ValueError
+        If a column is missing, the table is empty, or `ax` is given with `by`.
 
     Examples
     --------
@@ -96,43 +184,69 @@ def cohort_heatmap(
     >>> ax = plot.cohort_heatmap(tables.cohort_retention(tx))
     >>> ax.get_ylabel()
     'cohort'
+
+    By segment, one facet per store:
+
+    >>> tx = tx.with_columns(store=pl.Series(["north", "south", "south"]))
+    >>> axes = plot.cohort_heatmap(tables.cohort_retention(tx, by="store"), by="store")
+    >>> [a.get_title() for a in axes]
+    ['north', 'south']
     """
     t = _frame(cohorts, "cohorts", ("cohort", "period_index", "retention"))
+    keys = None if by is None else _segment_columns(by, t, "cohorts")
     if max_periods is not None:
         if isinstance(max_periods, bool) or not isinstance(max_periods, int) or max_periods < 1:
             raise ValueError(f"max_periods must be a whole number >= 1; got {max_periods!r}")
         t = t.filter(pl.col("period_index") < max_periods)
-    labels = t.get_column("cohort").unique().sort()
+    labels = t.get_column("cohort").unique().sort().to_list()
     n_cols = int(t.get_column("period_index").cast(pl.Int64).max() or 0) + 1  # type: ignore[arg-type]
-    grid = np.full((labels.len(), n_cols), np.nan)
-    row_of = {value: i for i, value in enumerate(labels.to_list())}
-    for cohort, k, value in t.select("cohort", "period_index", "retention").iter_rows():
-        if value is not None:
-            grid[row_of[cohort], k] = value
-    ax = _axes(ax, (max(6.0, 0.45 * n_cols + 2), max(3.0, 0.35 * labels.len() + 1.5)))
-    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
-    ax.figure.colorbar(image, ax=ax, label="retention")
-    ax.set_yticks(range(labels.len()), [str(v) for v in labels.to_list()])
-    ax.set_xlabel("periods since first order")
-    ax.set_ylabel("cohort")
-    ax.set_title("Cohort retention")
-    if annotate and n_cols <= 24:
-        for (i, j), value in np.ndenumerate(grid):
-            if np.isfinite(value):
-                colour = "black" if value > 0.6 else "white"
-                ax.text(
-                    j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7, color=colour
-                )
-    return ax
+    if keys is None:
+        ax = _axes(ax, (max(6.0, 0.45 * n_cols + 2), max(3.0, 0.35 * len(labels) + 1.5)))
+        image = _heatmap(ax, t, labels, n_cols, annotate)
+        ax.figure.colorbar(image, ax=ax, label="retention")
+        ax.set_title("Cohort retention")
+        return ax
+    if ax is not None:
+        raise ValueError(
+            "ax must be None with by=: the facets (one per segment) get a figure of their "
+            "own; use axes[0].figure"
+        )
+    facets = _segments(t, keys)
+    n_wide = min(3, len(facets))
+    n_high = math.ceil(len(facets) / n_wide)
+    width = max(6.0, 0.45 * n_cols + 2) * n_wide
+    height = max(3.0, 0.35 * len(labels) + 1.5) * n_high
+    figure = Figure(figsize=(width, height), layout="constrained")
+    grid = figure.subplots(n_high, n_wide, sharex=True, sharey=True, squeeze=False)
+    axes: list[Axes] = []
+    for (label, rows), facet in zip(facets, grid.flat, strict=False):
+        image = _heatmap(facet, rows, labels, n_cols, annotate)
+        facet.set_title(label)
+        axes.append(facet)
+    for unused in list(grid.flat)[len(facets) :]:
+        unused.set_visible(False)
+    figure.colorbar(image, ax=axes, label="retention")
+    figure.suptitle("Cohort retention by segment")
+    return axes
 
 
-def retention_curve(periods: pl.DataFrame | pl.LazyFrame, *, ax: Axes | None = None) -> Axes:
+def retention_curve(
+    periods: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: str | list[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Retention and churn rate per period, from `tables.period_summary`.
 
     Parameters
     ----------
     periods : polars.DataFrame or polars.LazyFrame
         The table of `tables.period_summary` (`period`, `retention_rate`, `churn_rate`).
+    by : str or list of str, optional
+        The segment column(s) of a `tables.period_summary(..., by=...)` table: one
+        retention line per segment (churn is 1 − retention and left out), on the
+        segments' shared periods. Periods without customers at the start (before a
+        segment's first order) have no rate and no point.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; default a new figure.
 
@@ -140,9 +254,36 @@ def retention_curve(periods: pl.DataFrame | pl.LazyFrame, *, ax: Axes | None = N
     -------
     matplotlib.axes.Axes
         The axes drawn on.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import polars as pl
+    >>> from loyaltymetrics import plot, tables
+    >>> tx = pl.DataFrame({
+    ...     "customer_id": [1, 1, 2, 2, 3],
+    ...     "store": ["north", "north", "south", "south", "south"],
+    ...     "timestamp": [dt.date(2024, 1, 5), dt.date(2024, 2, 1), dt.date(2024, 1, 9),
+    ...                   dt.date(2024, 3, 3), dt.date(2024, 2, 8)],
+    ...     "amount": [10.0, 12.0, 8.0, 9.0, 20.0],
+    ... })
+    >>> ax = plot.retention_curve(tables.period_summary(tx, by="store"), by="store")
+    >>> [line.get_label() for line in ax.get_lines()]
+    ['north', 'south']
     """
     t = _frame(periods, "periods", ("period", "retention_rate", "churn_rate"))
     ax = _axes(ax)
+    if by is not None:
+        for label, rows in _segments(t, _segment_columns(by, t, "periods")):
+            rates = rows.get_column("retention_rate").cast(pl.Float64).fill_null(np.nan)
+            ax.plot(rows.get_column("period").to_list(), rates.to_numpy(), marker="o", label=label)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel("period")
+        ax.set_ylabel("retention rate")
+        ax.set_title("Retention by segment")
+        ax.legend(title=by if isinstance(by, str) else ", ".join(by))
+        ax.figure.autofmt_xdate()
+        return ax
     x = t.get_column("period").to_list()
     ax.plot(x, t.get_column("retention_rate").to_numpy(), marker="o", label="retention")
     ax.plot(x, t.get_column("churn_rate").to_numpy(), marker="o", label="churn")

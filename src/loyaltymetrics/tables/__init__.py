@@ -19,8 +19,9 @@ Bad input:
   non-numeric amount, raises ``TypeError``;
 * null customer ids, timestamps or amounts are an error, never a silent drop. A
   ``DataFrame`` raises ``ValueError`` with the count at once; for a ``LazyFrame`` the check
-  is part of the plan and raises ``polars.exceptions.InvalidOperationError`` with the
-  same message when the result is collected.
+  is part of the plan and raises, when the result is collected, an error whose first line
+  is the same message (a ``ValueError`` that is also a
+  ``polars.exceptions.InvalidOperationError``).
 """
 
 from ._cohorts import cohort_retention

@@ -11,6 +11,7 @@ from loyaltymetrics import _compat
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
 from . import _narwhals as pn
+from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
 from ._narwhals import PERIOD
 from ._plumbing import (
@@ -22,10 +23,22 @@ from ._plumbing import (
     lazy_null_guard,
 )
 
+RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
 
-def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -> pl.LazyFrame:
-    """Active customers per (cohort, period index) of (customer id, period) rows."""
-    if dtype.is_integer():
+
+def _cohort_cells(
+    activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType, keys: list[str]
+) -> pl.LazyFrame:
+    """Active customers per (cohort, period index) of (customer id, period) rows.
+
+    With segment columns ``keys`` (``by=``) the unit is the (customer, segment) pair: a
+    cohort is the first period of the pair (a window over the pair, where a null
+    segment value is a segment), and the cells are per (keys, cohort, period index).
+    """
+    if keys:
+        unit = [*keys, cid]
+        visits = activity.unique().with_columns(pl.col(PERIOD).min().over(unit).alias("__cohort"))
+    elif dtype.is_integer():
         # one integer key per order, sorted: the distinct (customer, period) rows come out
         # in order, and a customer's cohort is the period on their first row (no join)
         k = pl.col("__key")
@@ -44,13 +57,13 @@ def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataTy
         visits = activity.unique().join(first, on=cid)  # one row per (customer, period)
     return (
         visits.with_columns((pl.col(PERIOD) - pl.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
+        .group_by(*keys, "__cohort", "period_index")
         .agg(pl.len().cast(pl.Int64).alias("active"))
     )
 
 
 def _cohort_rows(
-    active: pl.LazyFrame, end_index: pl.Expr | None, unit: str, n: int
+    active: pl.LazyFrame, end_index: pl.Expr | None, unit: str, n: int, keys: list[str]
 ) -> pl.LazyFrame:
     """The rows of `cohort_retention` from the active counts per cell (the last stage).
 
@@ -60,9 +73,13 @@ def _cohort_rows(
     index 0 up to the last observed period (the period of `end_index`, else the latest
     active cell) gets a row, with ``active = 0`` where nobody bought: unobserved cells
     are absent, never 0.
+
+    With segment columns ``keys`` (``by=``) the cells are per segment, and the last
+    period is the latest active cell of any segment: every segment's cohorts run to the
+    same last period.
     """
     sizes = active.filter(pl.col("period_index") == 0).select(
-        "__cohort", pl.col("active").alias("cohort_size")
+        *keys, "__cohort", pl.col("active").alias("cohort_size")
     )
     sizes = sizes.join(
         active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
@@ -77,11 +94,13 @@ def _cohort_rows(
         ),
         "period_index",
     )
+    cell = [*keys, "__cohort", "period_index"]
     return (
-        grid.join(active, on=["__cohort", "period_index"], how="left")
+        join_nullsafe(grid, active, cell, how="left")
         .with_columns(pl.col("active").fill_null(0))
-        .sort("__cohort", "period_index")
+        .sort(cell)
         .select(
+            *keys,
             calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
             "period_index",
             "cohort_size",
@@ -98,9 +117,14 @@ def _cohort_retention_portable(
     timestamp: str,
     period: str,
     observation_end: dt.date | None,
+    by: str | list[str] | None = None,
     partitions: int = 1,
 ) -> Any:
-    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame."""
+    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame.
+
+    With ``by``, every row also carries the segment's null-free key
+    (`_by.nw_segment_keys`), joined back to the segment's values at the end.
+    """
     nw = pn.narwhals_module()
     check_partitions(partitions, tx)
     unit, n = parse_period(period)
@@ -114,44 +138,52 @@ def _cohort_retention_portable(
             kept = nw.when(kept <= end[0]).then(kept)
         return pn.with_index(nw, frame, timestamp, unit, n), {"lo": kept.min(), "hi": kept.max()}
 
-    frame, _, stats = pn.validated(
+    frame, schema, stats = pn.validated(
         nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
     )
+    keys: list[str] = by_columns(
+        by, schema, log_columns=[customer_id, timestamp], result_columns=RESULT_COLUMNS
+    )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
-    rows = pn.with_index(nw, frame.select(customer_id, timestamp), timestamp, unit, n).select(
-        customer_id, PERIOD
+    seed = pn.seed(nw, frame)
+    frame, g, segments = nw_segment_keys(nw, frame, keys)
+    unit_cols = [*g, customer_id]  # the unit: (segment, customer)
+    rows = pn.with_index(nw, frame.select(*unit_cols, timestamp), timestamp, unit, n).select(
+        *unit_cols, PERIOD
     )
     if end:
         rows = rows.filter(nw.col(PERIOD) <= end[0])
     # one row per (customer, period with an order)
     activity = rows.unique()
-    cohorts = activity.group_by(customer_id).agg(nw.col(PERIOD).min().alias("__cohort"))
-    sizes = cohorts.group_by("__cohort").agg(nw.len().alias("cohort_size"))
+    cohorts = activity.group_by(*unit_cols).agg(nw.col(PERIOD).min().alias("__cohort"))
+    sizes = cohorts.group_by(*g, "__cohort").agg(nw.len().alias("cohort_size"))
     last = end[0] if end else hi
-    seed = pn.seed(nw, frame)
     span = 0 if lo is None or last is None else last - lo + 1
     cells = sizes.join(pn.grid(nw, seed, span, "period_index"), how="cross").filter(
         nw.col("period_index") <= (last if last is not None else 0) - nw.col("__cohort")
     )
     active = (
-        activity.join(cohorts, on=customer_id)
-        .select("__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
+        activity.join(cohorts, on=unit_cols)
+        .select(*g, "__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
+        .group_by(*g, "__cohort", "period_index")
         .agg(nw.len().alias("active"))
     )
     starts = pn.period_starts(nw, seed, lo, hi, unit, n, "cohort")
     active_count = nw.col("active").fill_null(0).cast(nw.Int64)
+    cells = cells.join(active, on=[*g, "__cohort", "period_index"], how="left")
+    if keys:
+        cells = cells.join(segments, on=g, how="left")
     result = (
-        cells.join(active, on=["__cohort", "period_index"], how="left")
-        .join(starts, left_on="__cohort", right_on="__t", how="left")
+        cells.join(starts, left_on="__cohort", right_on="__t", how="left")
         .select(
+            *keys,
             "cohort",
             nw.col("period_index").cast(nw.Int64),
             nw.col("cohort_size").cast(nw.Int64),
             active_count.alias("active"),
             (active_count.cast(nw.Float64) / nw.col("cohort_size")).alias("retention"),
         )
-        .sort("cohort", "period_index")
+        .sort(*keys, "cohort", "period_index")
     )
     return result.to_native()
 
@@ -164,6 +196,7 @@ def cohort_retention(
     timestamp: str = "timestamp",
     period: str = "1mo",
     observation_end: dt.date | None = None,
+    by: str | list[str] | None = None,
     partitions: int = 1,
 ) -> PolarsFrame:
     r"""Acquisition-cohort retention as a long table: one row per (cohort, period index).
@@ -198,6 +231,15 @@ def cohort_retention(
     observation_end : datetime.date or datetime.datetime, optional
         End of the data. Orders in later periods are ignored, and cells after the period
         containing it are not observed and absent. Default: the latest order.
+    by : str or list of str, optional
+        Segment column(s) of the log (store, channel, ...). The unit becomes the
+        (customer, segment) pair: a customer's cohort in a segment is the period of their
+        first order there, and a customer who buys in two stores is in a cohort of each.
+        Every segment's cells run to the same last period (`observation_end`, else the
+        latest order of the whole log), so the segments line up; cells after a segment's
+        own last order are observed zeros. On a segment's own periods the rows equal this
+        function applied to that segment's orders alone. A null segment value is a
+        segment of its own (rows are never dropped).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
         parts' results together (the cells of the parts add up). The result does not
@@ -209,8 +251,9 @@ def cohort_retention(
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        The same kind as `tx`, sorted by cohort and index: `cohort` (Date, first day of
-        the cohort period), `period_index` (Int64, 0, 1, ...), `cohort_size` (Int64),
+        The same kind as `tx`, sorted by cohort and index (with `by`: the `by` columns
+        first, sorted by segment, nulls first, then cohort and index): `cohort` (Date,
+        first day of the cohort period), `period_index` (Int64, 0, 1, ...), `cohort_size` (Int64),
         `active` (Int64, distinct customers of the cohort with an order in that period)
         and `retention` (Float64, `active / cohort_size`). Every observed cell is present,
         with `active = 0` when nobody bought; unobserved cells are absent, never 0.
@@ -221,7 +264,9 @@ def cohort_retention(
         If `tx` is not a polars frame, the timestamp is not a date/datetime, or `period`
         is not a string.
     ValueError
-        If a column is missing or holds nulls (eager input), or `period` is malformed.
+        If a column is missing or holds nulls (eager input), `period` is malformed, or a
+        `by` column is missing, repeated, the customer id or timestamp column, or named
+        like a result column (`by` not a name or a list of names: ``TypeError``).
 
     Notes
     -----
@@ -252,8 +297,23 @@ def cohort_retention(
      (datetime.date(2024, 1, 1), 2, 2, 1, 0.5),
      (datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
      (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
+
+    By store: customer 1's cohort is January in the north store and March in the south
+    store; both stores' cells run to March.
+
+    >>> tx = tx.with_columns(store=pl.Series(["north", "south", "north", "south", "south"]))
+    >>> tables.cohort_retention(tx, by="store").rows()
+    [('north', datetime.date(2024, 1, 1), 0, 2, 2, 1.0),
+     ('north', datetime.date(2024, 1, 1), 1, 2, 0, 0.0),
+     ('north', datetime.date(2024, 1, 1), 2, 2, 0, 0.0),
+     ('south', datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
+     ('south', datetime.date(2024, 2, 1), 1, 1, 1, 1.0),
+     ('south', datetime.date(2024, 3, 1), 0, 1, 1, 1.0)]
     """
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
+    keys: list[str] = by_columns(
+        by, lf.collect_schema(), log_columns=[cid, ts], result_columns=RESULT_COLUMNS
+    )
     unit, n = parse_period(period)
     end_index: pl.Expr | None = None
     if observation_end is not None:
@@ -270,18 +330,19 @@ def cohort_retention(
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts])
-        activity = frame.select(pl.col(cid), o.alias(PERIOD))
+        activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(PERIOD) <= end_index)
-        return _cohort_cells(activity, part_tx, cid, dtype)
+        return _cohort_cells(activity, part_tx, cid, dtype, keys)
 
     return in_parts(
         tx,
         lf,
         cid,
-        [cid, ts],
+        [*keys, cid, ts],
         check_partitions(partitions, tx),
         build,
-        lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
-        lambda active: _cohort_rows(active, end_index, unit, n),
+        lambda f: f.group_by(*keys, "__cohort", "period_index").agg(pl.col("active").sum()),
+        lambda active: _cohort_rows(active, end_index, unit, n, keys),
+        nullable=keys,
     )

@@ -17,6 +17,7 @@ from loyaltymetrics._periods import (
 from loyaltymetrics._rules import POLARS, E, Namespace, null_if_zero
 
 from . import _narwhals as pn
+from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD
 from ._plumbing import (
@@ -29,6 +30,21 @@ from ._plumbing import (
     lazy_null_guard,
 )
 
+RESULT_COLUMNS = (
+    "period",
+    "customers_start",
+    "customers_new",
+    "customers_reactivated",
+    "customers_lost",
+    "customers_end",
+    "retention_rate",
+    "churn_rate",
+    "orders",
+    "revenue",
+    "average_order_value",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+)
 _PERIOD_COUNTS = (
     "customers_new",
     "customers_reactivated",
@@ -47,6 +63,7 @@ def _period_counts(
     cid: str,
     dtype: pl.DataType,
     window: int,
+    keys: list[str],
 ) -> pl.LazyFrame:
     """Per period ``__t``: the flows of (customer, period) rows, joined to ``sales``.
 
@@ -60,8 +77,20 @@ def _period_counts(
     gap longer than the window is a reactivation, and one with no visit within the
     window after it makes the customer lost `window` periods later. Columns:
     `_PERIOD_COUNTS`, all sums.
+
+    With segment columns ``keys`` (``by=``), the unit is the (customer, segment) pair:
+    the visits are grouped and sorted by (keys, customer, period), a shift is masked
+    where any of them changes (``eq_missing``: a null segment is a segment), and every
+    count is per (keys, period).
     """
-    if dtype.is_integer():
+    if keys:
+        c = pl.col(cid)
+        visits = (
+            orders.group_by(*keys, cid, PERIOD)
+            .agg(pl.len().alias("__orders"))
+            .sort(*keys, cid, PERIOD)
+        )
+    elif dtype.is_integer():
         c = pl.col("__cid")
         visits = (
             orders.select(customer_period_key(tx, cid, dtype).sort().rle().alias("__run"))
@@ -73,15 +102,24 @@ def _period_counts(
         visits = by_customer(
             orders.group_by(cid, PERIOD).agg(pl.len().alias("__orders")), tx, cid, dtype
         )
+
+    def same_unit(offset: int) -> pl.Expr:  # the neighbouring row is the same unit
+        if not keys:
+            return c == c.shift(offset)
+        # the customer id is never null: a null segment value matches only a null
+        return pl.all_horizontal(
+            pl.col(u).eq_missing(pl.col(u).shift(offset)) for u in [*keys, cid]
+        )
+
     p, prev, nxt = pl.col(PERIOD), pl.col("__prev"), pl.col("__next")
     # one consumer of the visits (a second one would sort them again): arrivals and
     # departures per visit period; a departure counts as lost `window` periods later
     per_visit_period = (
         visits.with_columns(
-            pl.when(c == c.shift()).then(p.shift()).alias("__prev"),
-            pl.when(c == c.shift(-1)).then(p.shift(-1)).alias("__next"),
+            pl.when(same_unit(1)).then(p.shift()).alias("__prev"),
+            pl.when(same_unit(-1)).then(p.shift(-1)).alias("__next"),
         )
-        .group_by(PERIOD)
+        .group_by(*keys, PERIOD)
         .agg(
             prev.is_null().sum().cast(pl.Int64).alias("customers_new"),
             (p - prev > window).sum().cast(pl.Int64).alias("customers_reactivated"),
@@ -100,17 +138,17 @@ def _period_counts(
             "__t",
             "__side",
         )
-        .group_by("__t")
+        .group_by(*keys, "__t")
         .agg(
             *[pl.col(x).filter(side == 0).sum() for x in arrivals],
             pl.col("__leaving").filter(side == 1).sum().alias("customers_lost"),
         )
     )
     return (
-        flows.join(sales, on="__t", how="left")
+        join_nullsafe(flows, sales, [*keys, "__t"], how="left")
         .with_columns(pl.col(_PERIOD_COUNTS).exclude("revenue").fill_null(0))
         .with_columns(pl.col("revenue").fill_null(0.0))
-        .select("__t", *_PERIOD_COUNTS)
+        .select(*keys, "__t", *_PERIOD_COUNTS)
     )
 
 
@@ -143,7 +181,7 @@ def _rates(
     }
 
 
-def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
+def _period_rows(counts: pl.LazyFrame, unit: str, n: int, keys: list[str]) -> pl.LazyFrame:
     r"""The rows of `period_summary` from the summed per-period counts (the last stage).
 
     `counts` has one row per period ``__t`` that had a flow or a sale, with the columns
@@ -152,6 +190,10 @@ def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
     at the end is the running sum of the flows, $E_t = \sum_{s \le t} (N_s + R_s - L_s)$,
     the base at the start the previous end ($S_t = E_{t-1}$, 0 for the first period),
     then the ratios (`_rates`). An empty log has null bounds and gives no rows.
+
+    With segment columns ``keys`` (``by=``), every segment gets the same grid (the
+    periods of the whole log, so the segments' rows line up), and the running sums run
+    within each segment.
     """
     bounds = counts.filter(pl.col("__buyers") > 0).select(
         pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
@@ -162,6 +204,12 @@ def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
         ),
         "__t",
     ).drop_nulls("__t")
+    if keys:  # by=: every segment on the same grid of periods
+        grid = counts.select(keys).unique().join(grid, how="cross")
+
+    def per_segment(e: pl.Expr) -> pl.Expr:  # a running total within each segment
+        return e.over(keys) if keys else e
+
     flows = ["customers_new", "customers_reactivated", "customers_lost"]
     c = pl.col
     rates = _rates(
@@ -177,19 +225,20 @@ def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
         ns=POLARS,
     )
     return (
-        grid.join(counts, on="__t", how="left")
+        join_nullsafe(grid, counts, [*keys, "__t"], how="left")
         .with_columns(
             pl.col([*flows, "orders", "__buyers", "__repeat"]).fill_null(0),
             pl.col("revenue").fill_null(0.0),
         )
-        .sort("__t")
+        .sort(*keys, "__t")
         .with_columns(
-            (c("customers_new") + c("customers_reactivated") - c("customers_lost"))
-            .cum_sum()
-            .alias("customers_end")
+            per_segment(
+                (c("customers_new") + c("customers_reactivated") - c("customers_lost")).cum_sum()
+            ).alias("customers_end")
         )
-        .with_columns(c("customers_end").shift(fill_value=0).alias("customers_start"))
+        .with_columns(per_segment(c("customers_end").shift(fill_value=0)).alias("customers_start"))
         .select(
+            *keys,
             calendar_start(c("__t"), unit, n).alias("period"),
             "customers_start",
             *flows,
@@ -214,6 +263,7 @@ def _period_summary_portable(
     amount: str,
     period: str,
     active_window: int | None,
+    by: str | list[str] | None = None,
     partitions: int = 1,
 ) -> Any:
     """`tables.period_summary` as a portable narwhals plan; returns the engine's frame.
@@ -222,6 +272,8 @@ def _period_summary_portable(
     a set of (customer, t) rows; customers entering it are the anti-join of the base at t
     with the base at t − 1, customers leaving it the reverse. Entering customers are new
     (first order in t) or reactivated; no window function and no running sum is needed.
+    With ``by``, every row also carries the segment's null-free key
+    (`_by.nw_segment_keys`), and the grid is the segments times the periods.
     """
     nw = pn.narwhals_module()
     check_partitions(partitions, tx)
@@ -230,7 +282,7 @@ def _period_summary_portable(
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     unit, n = parse_period(period)
     window = check_active_window(active_window)
-    frame, _, stats = pn.validated(
+    frame, schema, stats = pn.validated(
         nw,
         tx,
         pn.log_columns(customer_id, timestamp, amount),
@@ -239,26 +291,34 @@ def _period_summary_portable(
             {"lo": nw.col(PERIOD).min(), "hi": nw.col(PERIOD).max()},
         ),
     )
+    keys: list[str] = by_columns(
+        by,
+        schema,
+        log_columns=[customer_id, timestamp, amount],
+        result_columns=RESULT_COLUMNS,
+    )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
     seed = pn.seed(nw, frame)
     cid, t = customer_id, "__t"
+    frame, g, segments = nw_segment_keys(nw, frame, keys)
     orders = pn.with_index(
         nw,
-        frame.select(cid, timestamp, nw.col(amount).cast(nw.Float64).alias(AMOUNT)),
+        frame.select(*g, cid, timestamp, nw.col(amount).cast(nw.Float64).alias(AMOUNT)),
         timestamp,
         unit,
         n,
-    ).select(cid, PERIOD, AMOUNT)
-    visits = orders.group_by(cid, PERIOD).agg(nw.len().alias("__orders"))
+    ).select(*g, cid, PERIOD, AMOUNT)
+    visits = orders.group_by(*g, cid, PERIOD).agg(nw.len().alias("__orders"))
     # in the base at the end of t: an order in t − window + 1, ..., t
-    base = visits.select(cid, nw.col(PERIOD).alias(t))
+    base = visits.select(*g, cid, nw.col(PERIOD).alias(t))
     if window > 1:
         base = (
             base.join(pn.grid(nw, seed, window, "__j"), how="cross")
-            .select(cid, (nw.col(t) + nw.col("__j")).alias(t))
+            .select(*g, cid, (nw.col(t) + nw.col("__j")).alias(t))
             .unique()
         )
-    before = base.select(cid, (nw.col(t) + 1).alias(t))  # in the base at the end of t − 1
+    # in the base at the end of t − 1
+    before = base.select(*g, cid, (nw.col(t) + 1).alias(t))
     # every count is a sum over rows keyed by period: one union, one group-by, one join
     measures = {
         "customers_new": nw.lit(0, nw.Int64),
@@ -275,13 +335,14 @@ def _period_summary_portable(
 
     def rows(frame: Any, period: Any, **values: Any) -> Any:
         cols = [values.get(name, zero).alias(name) for name, zero in measures.items()]
-        return frame.select(period.alias(t), *cols)
+        return frame.select(*g, period.alias(t), *cols)
 
-    first_orders = visits.group_by(cid).agg(nw.col(PERIOD).min().alias(t))
+    first_orders = visits.group_by(*g, cid).agg(nw.col(PERIOD).min().alias(t))
+    unit_period = [*g, cid, t]
     parts = [
         rows(first_orders, nw.col(t), customers_new=one),
-        rows(_anti_join(nw, base, before, [cid, t]), nw.col(t), __entered=one),
-        rows(_anti_join(nw, before, base, [cid, t]), nw.col(t), customers_lost=one),
+        rows(_anti_join(nw, base, before, unit_period), nw.col(t), __entered=one),
+        rows(_anti_join(nw, before, base, unit_period), nw.col(t), customers_lost=one),
         rows(base, nw.col(t), customers_end=one),
         rows(base, nw.col(t) + 1, __start=one),
         rows(orders, nw.col(PERIOD), orders=one, revenue=nw.col(AMOUNT)),
@@ -292,9 +353,11 @@ def _period_summary_portable(
             __repeat=(nw.col("__orders") >= 2).cast(nw.Int64),
         ),
     ]
-    totals = nw.concat(parts).group_by(t).agg(nw.col(name).sum() for name in measures)
+    totals = nw.concat(parts).group_by(*g, t).agg(nw.col(name).sum() for name in measures)
     grid = pn.period_starts(nw, seed, lo, hi, unit, n, "period")
-    joined = grid.join(totals, on=t, how="left")
+    if keys:  # every segment on the same grid of periods
+        grid = segments.join(grid, how="cross")
+    joined = grid.join(totals, on=[*g, t], how="left")
 
     def count(name: str) -> Any:
         return nw.col(name).fill_null(0).cast(nw.Int64)
@@ -321,6 +384,7 @@ def _period_summary_portable(
         ns=ns,
     )
     result = joined.select(
+        *keys,
         "period",
         start.alias("customers_start"),
         new_c.alias("customers_new"),
@@ -332,7 +396,7 @@ def _period_summary_portable(
         orders_c.alias("orders"),
         revenue.alias("revenue"),
         *[rates[k].alias(k) for k in _SALES_RATES],
-    ).sort("period")
+    ).sort(*keys, "period")
     return result.to_native()
 
 
@@ -345,6 +409,7 @@ def period_summary(
     amount: str = "amount",
     period: str = "1mo",
     active_window: int | None = None,
+    by: str | list[str] | None = None,
     partitions: int = 1,
 ) -> PolarsFrame:
     r"""One row per calendar period: the customer base's flows, retention, churn and sales.
@@ -387,6 +452,14 @@ def period_summary(
         Number of periods, ending with the current one, in which an order keeps a
         customer in the base (e.g. 3 with `period="1mo"`: ordered in the last three
         months). Default 1.
+    by : str or list of str, optional
+        Segment column(s) of the log (store, channel, ...). The unit becomes the
+        (customer, segment) pair: a customer who buys in two stores is in the base of
+        both, and new in each at their first order there. Every segment gets the periods
+        of the whole log (one shared grid, so the segments' rows line up, with zero counts
+        before a segment's first order); on a segment's own periods (its first to its
+        last order's) the rows equal this function applied to that segment's orders
+        alone. A null segment value is a segment of its own (rows are never dropped).
     partitions : int, default=1
         Split the customers into this many disjoint parts (by a hash of the id) and put the
         parts' results together (their counts and sums add up; `revenue` is summed in
@@ -400,7 +473,9 @@ def period_summary(
     -------
     polars.DataFrame or polars.LazyFrame
         The same kind as `tx`, one row per period from the first order's period to the
-        last's, including periods without orders: `period` (Date, first day),
+        last's, including periods without orders (with `by`: the `by` columns first, one
+        row per segment and period, sorted by segment, nulls first, then period):
+        `period` (Date, first day),
         `customers_start`, `customers_new`, `customers_reactivated`, `customers_lost`,
         `customers_end` (Int64), `retention_rate`, `churn_rate` (Float64, null where
         `customers_start` is 0), `orders` (Int64), `revenue` (Float64),
@@ -414,8 +489,11 @@ def period_summary(
         If `tx` is not a polars frame, a column has the wrong dtype, or an option has
         the wrong type.
     ValueError
-        If a column is missing or holds nulls (eager input), `period` is malformed, or
-        `active_window < 1`.
+        If a column is missing or holds nulls (eager input), `period` is malformed,
+        `active_window < 1`, or a `by` column is missing, repeated, the customer id,
+        timestamp or amount column, or named like a result column.
+    TypeError
+        If `by` is not a column name or a list of names.
 
     Notes
     -----
@@ -446,10 +524,29 @@ def period_summary(
     [(datetime.date(2024, 1, 1), 0, 2, 0, 0, 2, None),
      (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
+
+    By store: customer 1 buys in both stores and counts in both; the south store has
+    a row for January too (no customers yet), so the stores' rows line up.
+
+    >>> tx = tx.with_columns(store=pl.Series(["north", "north", "south", "south", "north"]))
+    >>> out = tables.period_summary(tx, by="store")
+    >>> out.select("store", "period", "customers_new", "customers_end", "orders").rows()
+    [('north', datetime.date(2024, 1, 1), 2, 2, 2),
+     ('north', datetime.date(2024, 2, 1), 0, 0, 0),
+     ('north', datetime.date(2024, 3, 1), 0, 1, 1),
+     ('south', datetime.date(2024, 1, 1), 0, 0, 0),
+     ('south', datetime.date(2024, 2, 1), 1, 1, 2),
+     ('south', datetime.date(2024, 3, 1), 0, 0, 0)]
     """
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    keys: list[str] = by_columns(
+        by,
+        lf.collect_schema(),
+        log_columns=[cid, ts, amount],
+        result_columns=RESULT_COLUMNS,
+    )
     unit, n = parse_period(period)
     window = check_active_window(active_window)
     dtype = lf.collect_schema()[cid]
@@ -458,27 +555,28 @@ def period_summary(
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts, amount])
-        orders = frame.select(pl.col(cid), o.alias(PERIOD))
+        orders = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         # the sales per period come from the sales per day: a day index is much cheaper
         # to compute per order than a month (10M orders: 0.09 against 0.24 s)
         sales = (
-            frame.group_by(local_date(pl.col(ts), ts_dtype).alias("__day"))
+            frame.group_by(*keys, local_date(pl.col(ts), ts_dtype).alias("__day"))
             .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amount).cast(pl.Float64).sum())
-            .group_by(calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
+            .group_by(*keys, calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
             .agg(pl.col("orders").sum(), pl.col(amount).sum().alias("revenue"))
         )
-        return _period_counts(orders, sales, part_tx, cid, dtype, window)
+        return _period_counts(orders, sales, part_tx, cid, dtype, window, keys)
 
     # the counts and sums of disjoint customers add up
     return in_parts(
         tx,
         lf,
         cid,
-        [cid, ts, amount],
+        [*keys, cid, ts, amount],
         check_partitions(partitions, tx),
         build,
-        lambda f: f.group_by("__t").agg(pl.all().sum()),
-        lambda counts: _period_rows(counts, unit, n),
+        lambda f: f.group_by(*keys, "__t").agg(pl.all().sum()),
+        lambda counts: _period_rows(counts, unit, n, keys),
+        nullable=keys,
     )
 
 

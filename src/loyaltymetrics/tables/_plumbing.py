@@ -14,6 +14,7 @@ import polars as pl
 
 from loyaltymetrics import _compat
 from loyaltymetrics._periods import period_index
+from loyaltymetrics._validation import InvalidValuesError, raise_at_collect
 
 from ._narwhals import AMOUNT, PERIOD, is_foreign_frame, null_problem, require
 
@@ -41,18 +42,21 @@ def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
 def lazy_null_guard(cols: list[str]) -> pl.Expr:
     """An Int8 zero that fails at collect time if any of ``cols`` holds nulls.
 
-    Added to a result column (so projection pushdown cannot drop it); the failing strict
-    cast carries the message ``column 'x' has N null value(s) ...``.
+    Added to a result column (so projection pushdown cannot drop it); it raises
+    ``InvalidValuesError`` (a ``ValueError`` and a polars ``InvalidOperationError``) whose
+    first line is ``column 'x' has N null value(s) ...`` (`_validation.raise_at_collect`).
     """
     guard = pl.lit(0, dtype=pl.Int8)
     for col in cols:
         n = pl.col(col).null_count()
+        # the words of `null_problem`, the eager check's message
         message = pl.format(
-            "column '{}' has {} null value(s); drop or fill them first", pl.lit(col), n
+            "column '{}' has {} null value(s); drop or fill them first "
+            "(rows are never dropped silently)",
+            pl.lit(col),
+            n,
         )
-        guard = guard + pl.when(n > 0).then(message).otherwise(pl.lit("0")).cast(
-            pl.Int8, strict=True
-        )
+        guard = guard + raise_at_collect(pl.when(n > 0).then(message))
     return guard
 
 
@@ -205,20 +209,19 @@ def check_partitions(partitions: object, tx: object) -> int:
     return partitions
 
 
-def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame) -> None:
+def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame, nullable: list[str]) -> None:
     """Raise, with the count over the whole input, if one part's rows hold nulls.
 
     A ``LazyFrame`` is checked here, when its parts are collected: the same exception
     and message as the null guard of a one-part plan (`lazy_null_guard`).
     """
-    if not any(rows.null_count().row(0)):
+    checked = [c for c in raw.collect_schema().names() if c not in nullable]
+    if not any(rows.select(checked).null_count().row(0)):
         return
-    totals = raw.select(pl.all().null_count()).collect().row(0)
-    for col, n in zip(raw.collect_schema().names(), totals, strict=True):
+    totals = raw.select(pl.col(checked).null_count()).collect().row(0)
+    for col, n in zip(checked, totals, strict=True):
         if n:
-            raise pl.exceptions.InvalidOperationError(
-                f"column '{col}' has {n} null value(s); drop or fill them first"
-            )
+            raise InvalidValuesError(null_problem(col, n))
 
 
 def in_parts(
@@ -230,6 +233,7 @@ def in_parts(
     build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
     combine: Callable[[pl.LazyFrame], pl.LazyFrame],
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    nullable: list[str] | None = None,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
@@ -242,6 +246,7 @@ def in_parts(
     collected. `combine` puts the stacked part results together (a sort by id, or a sum
     of counts); `finish` runs inside the deferred source too, so that a plan which uses
     the combined table several times does not read the input again for each use.
+    `nullable` columns (the ``by`` segments) may hold nulls.
     """
     if partitions == 1:
         return finish(build(tx, lf))
@@ -254,7 +259,7 @@ def in_parts(
         results = []
         for k in range(partitions):
             rows = raw.filter(bucket == k).collect()
-            _check_part_nulls(rows, raw)
+            _check_part_nulls(rows, raw, nullable or [])
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()
