@@ -525,9 +525,6 @@ for _cls in (ShiftedBetaGeometricModel, BetaDiscreteWeibullModel):
     ]
 
 OPEN = {
-    # 1.6e-5 relative at γ = 0.0064, δ = 1, c = 1.26, t = 2913: 1 - e^(log S(t) - log S(t-1))
-    # from two betaln values loses the small hazard; needs a stable log-gamma difference
-    "BetaDiscreteWeibullModel.churn_probability",
     # the Euler-Maclaurin reference itself is wrong on some draws (1e41 where the library
     # gives 38.2; it agrees elsewhere): the reference must be fixed before the library is judged
     "BetaDiscreteWeibullModel.expected_lifetime",
@@ -807,3 +804,17 @@ def test_bdw_survival_and_retention_past_the_overflow_of_t_to_the_c() -> None:
     for t in (900, 1000, 1001, 10_000):
         assert _close(model.survival(t), _survival(params, t)), t
         assert _close(model.retention_rate(t), _retention(params, t)), t
+
+
+def test_bdw_churn_probability_with_a_small_hazard() -> None:
+    # 1 - e^(betaln difference) was 1.6e-5 relative off (2.58188e-06 for 2.58184e-06)
+    params = {"gamma": 0.006392523832689764, "delta": 1.0, "c": 10.0**0.1}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (1, 2, 2913, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+    # a tiny c: t^c - (t-1)^c = 1e-7, a huge gamma
+    params = {"gamma": 1000.0, "delta": 2.0, "c": 0.001}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (2, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t

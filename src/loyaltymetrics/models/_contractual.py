@@ -875,6 +875,41 @@ class BetaDiscreteWeibullModel(_Contractual):
         ga, _, c = self._p()
         return ga * c
 
+    def _log_retention(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        r"""(log r(t), 1 - r(t)) without the cancellation of two log-betas.
+
+        With $b = \delta + (t-1)^c$ and $\Delta = t^c - (t-1)^c$,
+        $\log r(t) = \log B(\gamma, b + \Delta) - \log B(\gamma, b)
+        = -\int_0^\Delta [\psi(b + u + \gamma) - \psi(b + u)]\, du$, and the digamma
+        difference is $\int_0^\gamma \psi'(b + u + v)\, dv$ (trigamma: positive, no
+        cancellation). Both by 16-point Gauss–Legendre where the interval is at most the
+        distance to the nearest pole (then the rule's error is below 1e-20); elsewhere the
+        step is large and the log-beta difference is accurate. The difference alone was
+        1.6e-5 relative off $1 - r(t)$ at $\gamma = 0.0064$, $\delta = 1$, $c = 1.26$,
+        $t = 2913$ (scipy's betaln is good to ~1e-11 there, the hazard is 3e-6).
+        """
+        ga, de, c = self._p()
+        step = self._log_survival(t) - self._log_survival(t - 1)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            lx0 = c * np.log(t - 1)
+            x0 = np.exp(lx0)
+            # t^c - (t-1)^c = (t-1)^c expm1(c log1p(1/(t-1))); t = 1: 1 - 0
+            delta = np.where(t > 1, x0 * np.expm1(c * np.log1p(1 / np.maximum(t - 1, 1))), 1.0)
+        b0 = de + np.where(t > 1, x0, 0.0)
+        quad = (lx0 <= _FAR) & np.isfinite(delta) & (delta <= b0)
+        if quad.any():
+            step = np.where(quad, 0.0, step)
+            bq, dq = b0[quad], delta[quad]
+            nodes, weights = np.polynomial.legendre.leggauss(16)
+            a = bq[:, None] + dq[:, None] * (nodes + 1) / 2  # b + u at the outer nodes
+            inner = ga <= a
+            v = ga * (nodes + 1) / 2
+            by_rule = ga / 2 * np.sum(weights * sc.polygamma(1, a[..., None] + v), axis=-1)
+            direct = sc.digamma(a + ga) - sc.digamma(a)
+            diff = np.where(inner, by_rule, direct)
+            step[quad] = -dq / 2 * np.sum(weights * diff, axis=-1)
+        return step, -np.expm1(step)
+
     @property
     def polarization_index(self) -> float:
         r"""$\varphi = 1/(\gamma + \delta + 1)$, in (0, 1) (Fader et al. 2018)."""
