@@ -300,16 +300,18 @@ def _gg_spend(params: dict[str, float], x: int, zbar: float) -> Any:
 
 
 def _log_s(params: dict[str, float], t: Any) -> Any:
-    """log S(t) = log B(γ, δ + t^c) - log B(γ, δ) (sBG: γ = α, δ = β, c = 1), at 50 digits
-    plus the digits log Γ(δ + t^c) spends on its magnitude."""
+    """log S(t) = log B(γ, δ + t^c) - log B(γ, δ) (sBG: γ = α, δ = β, c = 1), with 20 digits
+    more than the caller's (mpmath.diff raises them) plus those log Γ(δ + t^c) spends on
+    its magnitude."""
     if "alpha" in params:
         ga, de, c = mpf(params["alpha"]), mpf(params["beta"]), mpf(1)
     else:
         ga, de, c = (mpf(params[k]) for k in ("gamma", "delta", "c"))
     x = mpf(t) ** c
     extra = int(mpmath.log10(x + 10)) + 5
-    with mpmath.workdps(50 + extra):
-        return +(mpmath.log(mpmath.beta(ga, de + x)) - mpmath.log(mpmath.beta(ga, de)))
+    with mpmath.workdps(mpmath.mp.dps + 20 + extra):
+        lg = mpmath.loggamma
+        return +(lg(de + x) - lg(ga + de + x) - lg(de) + lg(ga + de))
 
 
 def _survival(params: dict[str, float], t: int) -> Any:
@@ -321,7 +323,7 @@ def _retention(params: dict[str, float], t: int) -> Any:
 
 
 def _churn(params: dict[str, float], t: int) -> Any:
-    with mpmath.workdps(50):  # S(t - 1) - S(t) may cancel ~20 digits (c = 0.001)
+    with mpmath.workdps(mpmath.mp.dps + 20):  # S(t - 1) - S(t) cancels ~20 digits (c = 0.001)
         return mpmath.exp(_log_s(params, t - 1)) - mpmath.exp(_log_s(params, t))
 
 
@@ -357,8 +359,26 @@ def _bdw_residual(params: dict[str, float], first: int, d: float) -> Any:
 
     big_k = 64
     head = mpmath.fsum(f(k) for k in range(big_k))
-    pieces = [mpf(big_k) * 2**j for j in range(48)] + [mpmath.inf]
+    # quadrature up to the end where t^c = 1e30 (1 + γ + δ) (or z^t = e^-200); beyond it
+    # S(t) = K t^(-cγ) (1 + O(γ (γ + 2δ) / t^c)), so with U = first + T the tail is
+    # f(T) U^p e^(λU) ∫_U^∞ u^(-p) e^(-λu) du (p = cγ, λ = log(1 + d)): incomplete gamma
+    de = mpf(params["delta"])
+    lam = -log_z
+    end = (mpf(10) ** 30 * (1 + ga + de)) ** (1 / c)
+    if lam > 0:
+        end = min(end, 200 / lam)
+    pieces = [mpf(big_k)]
+    while pieces[-1] * 8 < end:
+        pieces.append(pieces[-1] * 8)
+    pieces.append(max(end, mpf(big_k + 1)))
     tail = mpmath.quad(f, pieces)
+    big_t, p = pieces[-1], ga * c
+    big_u = first + big_t
+    if lam == 0:
+        tail += f(big_t) * big_u / (p - 1)
+    else:
+        far = lam ** (p - 1) * mpmath.gammainc(1 - p, lam * big_u)
+        tail += f(big_t) * big_u**p * mpmath.exp(lam * big_u) * far
     corrections = f(big_k) / 2 - mpmath.diff(f, big_k, 1) / 12 + mpmath.diff(f, big_k, 3) / 720
     return head + tail + corrections
 
@@ -524,25 +544,6 @@ for _cls in (ShiftedBetaGeometricModel, BetaDiscreteWeibullModel):
         ),
     ]
 
-OPEN = {
-    # the Euler-Maclaurin reference itself is wrong on some draws (1e41 where the library
-    # gives 38.2; it agrees elsewhere): the reference must be fixed before the library is judged
-    "BetaDiscreteWeibullModel.expected_lifetime",
-    "BetaDiscreteWeibullModel.expected_residual_lifetime",
-}
-"""Grid cases known to fail (issue 23, open): expected failures, not silenced."""
-
-GRID_CASES = [
-    pytest.param(
-        c,
-        id=c.id,
-        marks=[pytest.mark.xfail(reason="issue 23: open, see OPEN", strict=False)]
-        if c.id in OPEN
-        else [],
-    )
-    for c in NUMERICS
-]
-
 NOT_PREDICTIONS = {
     "fit",
     "fit_survivors",
@@ -597,7 +598,7 @@ def test_every_prediction_method_is_registered() -> None:
             assert hasattr(attr, "__prediction__"), f"{cls.__name__}.{name} is not checked"
 
 
-@pytest.mark.parametrize("case", GRID_CASES)
+@pytest.mark.parametrize("case", NUMERICS, ids=lambda c: c.id)
 @GRID
 @given(data=st.data())
 def test_prediction_matches_the_mpmath_reference_on_the_grid(
