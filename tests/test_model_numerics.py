@@ -819,3 +819,28 @@ def test_bdw_churn_probability_with_a_small_hazard() -> None:
     model = BetaDiscreteWeibullModel.from_params(**params)
     for t in (2, 10_000):
         assert _close(model.churn_probability(t), _churn(params, t)), t
+
+
+@pytest.mark.parametrize(
+    ("params", "renewals", "d"),
+    [
+        ({"gamma": 0.5, "delta": 2.0, "c": 3.0}, None, 0.0),  # S ~ t^-1.5: a slow power tail
+        ({"gamma": 0.6, "delta": 1.0, "c": 2.0}, 10, 0.0),
+        ({"gamma": 1.0, "delta": 1.0, "c": 1.2}, None, 0.001),
+        ({"gamma": 0.357, "delta": 1.0, "c": 0.2165}, 100, 0.0165),
+        ({"gamma": 0.0362, "delta": 461.0, "c": 30.9}, 0, 0.0),
+    ],
+)
+def test_bdw_lifetimes_through_the_integrated_tail(
+    params: dict[str, float], renewals: int | None, d: float
+) -> None:
+    # the grid's draws mostly stop within the 1,024 direct terms: these need the tail
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    with mpmath.workdps(DPS):
+        if renewals is None:
+            got = model.expected_lifetime(discount_rate=d)
+            want = _bdw_residual(params, 0, d)
+        else:
+            got = model.expected_residual_lifetime(renewals, discount_rate=d)
+            want = _bdw_residual(params, renewals + 1, d)
+    assert _close(got, want), (got, float(want))
