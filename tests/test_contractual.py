@@ -297,7 +297,10 @@ def test_bdw_with_c_one_is_the_sbg(
     churned = np.array(flags[: len(t)])
     ll_s, _ = ct.sbg_loglik(np.array([alpha, beta]), life, churned)
     ll_b, grad_b = ct.bdw_loglik(np.array([alpha, beta, 1.0]), life, churned)
-    assert ll_b == pytest.approx(ll_s, rel=1e-9, abs=1e-12)
+    # the BdW likelihood takes log(1 - S(t)/S(t-1)) from two scipy log-betas, whose
+    # difference carries about 1e-9 relative error for long lifetimes (1.2e-9 at alpha
+    # 0.0508, beta 37, lifetime 500 against mpmath); the sBG's is in closed form
+    assert ll_b == pytest.approx(ll_s, rel=1e-8, abs=1e-12)
     s = SBG.from_params(alpha=alpha, beta=beta)
     w = BDW.from_params(gamma=alpha, delta=beta, c=1.0)
     for name in ("survival", "retention_rate", "churn_probability"):
@@ -484,7 +487,10 @@ def test_bdw_properties(gamma: float, delta: float, c: float) -> None:
     s = m.survival(t)
     assert s[0] == 1.0
     assert np.all(np.diff(s) <= 0)
-    assert m.churn_probability(t[1:]) == pytest.approx(s[:-1] - s[1:], rel=1e-9, abs=1e-15)
+    # S(t-1) - S(t) cancels: it carries the error of S (to 1e-9 of it: scipy's betaln); the
+    # churn probability avoids the difference (test_model_numerics checks it on mpmath)
+    churn = m.churn_probability(t[1:])
+    assert np.all(np.abs(churn - (s[:-1] - s[1:])) <= 1e-9 * churn + 1e-8 * s[:-1])
     r = m.retention_rate(t[1:])
     assert np.all((r >= 0) & (r <= 1))
     assert 0 < m.polarization_index < 1

@@ -9,7 +9,12 @@ not share the library's closed forms or its special-function paths:
 * Pareto/NBD P(alive) by quadrature over the death time, expectations by quadrature of the
   survival function's Laplace transform E[e^(-mu v)] = (1 + v/beta)^(-s) over (0, t];
 * BG/BB by direct sums over the opportunities (beta-function recurrences);
-* Gamma-Gamma by quadrature over the posterior of the scale.
+* Gamma-Gamma by quadrature over the posterior of the scale;
+* sBG and BdW survival, retention and churn from beta functions at 50 digits (the
+  library: log-beta differences in double); the sBG's DEL and DERL by quadrature over the
+  churn probability of E[(1 + d)/(d + θ)] (the geometric series summed inside), the BdW's
+  by direct sums of S(t) z^t with an Euler–Maclaurin tail (mpmath quadrature and
+  derivatives).
 
 `NUMERICS` is the registry: one entry per (model, prediction method), with how to draw its
 parameters and arguments and its reference. `test_every_prediction_method_is_registered`
@@ -38,12 +43,14 @@ from hypothesis import strategies as st
 
 import loyaltymetrics.models as models
 from loyaltymetrics.models import (
+    BetaDiscreteWeibullModel,
     BetaGeoBetaBinomModel,
     BetaGeoModel,
     ConvergenceError,
     GammaGammaModel,
     ModifiedBetaGeoModel,
     ParetoNBDModel,
+    ShiftedBetaGeometricModel,
     _base,
 )
 
@@ -292,6 +299,90 @@ def _gg_spend(params: dict[str, float], x: int, zbar: float) -> Any:
     )
 
 
+def _log_s(params: dict[str, float], t: Any) -> Any:
+    """log S(t) = log B(γ, δ + t^c) - log B(γ, δ) (sBG: γ = α, δ = β, c = 1), with 20 digits
+    more than the caller's (mpmath.diff raises them) plus those log Γ(δ + t^c) spends on
+    its magnitude."""
+    if "alpha" in params:
+        ga, de, c = mpf(params["alpha"]), mpf(params["beta"]), mpf(1)
+    else:
+        ga, de, c = (mpf(params[k]) for k in ("gamma", "delta", "c"))
+    x = mpf(t) ** c
+    extra = int(mpmath.log10(x + 10)) + 5
+    with mpmath.workdps(mpmath.mp.dps + 20 + extra):
+        lg = mpmath.loggamma
+        return +(lg(de + x) - lg(ga + de + x) - lg(de) + lg(ga + de))
+
+
+def _survival(params: dict[str, float], t: int) -> Any:
+    return mpmath.exp(_log_s(params, t))
+
+
+def _retention(params: dict[str, float], t: int) -> Any:
+    return mpmath.exp(_log_s(params, t) - _log_s(params, t - 1))
+
+
+def _churn(params: dict[str, float], t: int) -> Any:
+    with mpmath.workdps(mpmath.mp.dps + 20):  # S(t - 1) - S(t) cancels ~20 digits (c = 0.001)
+        return mpmath.exp(_log_s(params, t - 1)) - mpmath.exp(_log_s(params, t))
+
+
+def _sbg_residual(params: dict[str, float], first: int, d: float) -> Any:
+    """sum_k S(first + k)/S(first - 1) z^k = E[(1 - θ) (1 + d)/(d + θ)], θ ~ Beta(α, β + first - 1).
+
+    (first = 0: E[(1 + d)/(d + θ)], θ ~ Beta(α, β).) The geometric series in
+    (1 - θ) z is summed inside the expectation; at d = 0 it is E[1/θ] (times 1 - θ), a
+    beta-function ratio, infinite for α <= 1.
+    """
+    al, be = mpf(params["alpha"]), mpf(params["beta"])
+    lead, bb = (0, be) if first == 0 else (1, be + first - 1)
+    if d == 0:
+        if al <= 1:
+            return mpmath.inf
+        return mpmath.beta(al - 1, bb + lead) / mpmath.beta(al, bb)
+    dd = mpf(d)
+    return _beta_mean(lambda p: (1 - p) ** lead * (1 + dd) / (dd + p), al, bb, [dd])
+
+
+def _bdw_residual(params: dict[str, float], first: int, d: float) -> Any:
+    """sum_k S(first + k)/S(first - 1) z^k: 64 terms, then the Euler–Maclaurin formula
+    (the integral by quadrature over doubling pieces, the first and third derivatives at
+    64 by mpmath.diff)."""
+    ga, c = mpf(params["gamma"]), mpf(params["c"])
+    if d == 0 and ga * c <= 1:  # S(t) ~ t^(-cγ): the series diverges
+        return mpmath.inf
+    ref = 0 if first == 0 else _log_s(params, first - 1)
+    log_z = -mpmath.log1p(mpf(d))
+
+    def f(k: Any) -> Any:
+        return mpmath.exp(_log_s(params, first + k) - ref + k * log_z)
+
+    big_k = 64
+    head = mpmath.fsum(f(k) for k in range(big_k))
+    # quadrature up to the end where t^c = 1e30 (1 + γ + δ) (or z^t = e^-200); beyond it
+    # S(t) = K t^(-cγ) (1 + O(γ (γ + 2δ) / t^c)), so with U = first + T the tail is
+    # f(T) U^p e^(λU) ∫_U^∞ u^(-p) e^(-λu) du (p = cγ, λ = log(1 + d)): incomplete gamma
+    de = mpf(params["delta"])
+    lam = -log_z
+    end = (mpf(10) ** 30 * (1 + ga + de)) ** (1 / c)
+    if lam > 0:
+        end = min(end, 200 / lam)
+    pieces = [mpf(big_k)]
+    while pieces[-1] * 8 < end:
+        pieces.append(pieces[-1] * 8)
+    pieces.append(max(end, mpf(big_k + 1)))
+    tail = mpmath.quad(f, pieces)
+    big_t, p = pieces[-1], ga * c
+    big_u = first + big_t
+    if lam == 0:
+        tail += f(big_t) * big_u / (p - 1)
+    else:
+        far = lam ** (p - 1) * mpmath.gammainc(1 - p, lam * big_u)
+        tail += f(big_t) * big_u**p * mpmath.exp(lam * big_u) * far
+    corrections = f(big_k) / 2 - mpmath.diff(f, big_k, 1) / 12 + mpmath.diff(f, big_k, 3) / 720
+    return head + tail + corrections
+
+
 # ----------------------------------------------------------------- the registry
 
 log_uniform = st.floats(-3.0, 3.0).map(lambda e: 10.0**e)
@@ -317,6 +408,10 @@ def discrete(draw: st.DrawFn) -> tuple[int, int, int]:
 
 
 opportunities = st.floats(0.0, 4.0).map(lambda e: round(10.0**e))
+periods = st.one_of(st.just(0), opportunities)
+discount = st.one_of(st.just(0.0), st.floats(-3.0, 1.0).map(lambda e: 10.0**e)).map(
+    lambda d: {"discount_rate": d}
+)
 
 
 NO_KEYWORDS: st.SearchStrategy[dict[str, Any]] = st.just({})
@@ -425,6 +520,30 @@ NUMERICS = [
     ),
 ]
 
+for _cls in (ShiftedBetaGeometricModel, BetaDiscreteWeibullModel):
+    _lifetime = _sbg_residual if _cls is ShiftedBetaGeometricModel else _bdw_residual
+    NUMERICS += [
+        Case(_cls, "survival", st.tuples(periods), _survival),
+        Case(_cls, "retention_rate", st.tuples(opportunities), _retention),
+        Case(_cls, "churn_probability", st.tuples(opportunities), _churn),
+        Case(
+            _cls,
+            "expected_lifetime",
+            st.tuples(),
+            functools.partial(lambda p, f, *, discount_rate: f(p, 0, discount_rate), f=_lifetime),
+            keywords=discount,
+        ),
+        Case(
+            _cls,
+            "expected_residual_lifetime",
+            st.tuples(periods),
+            functools.partial(
+                lambda p, n, f, *, discount_rate: f(p, n + 1, discount_rate), f=_lifetime
+            ),
+            keywords=discount,
+        ),
+    ]
+
 NOT_PREDICTIONS = {
     "fit",
     "fit_survivors",
@@ -456,6 +575,8 @@ def _draw_params(data: st.DataObject, case: Case) -> dict[str, float]:
 
 def _close(got: float, want: Any) -> bool:
     want_f = float(want)
+    if math.isinf(want_f):
+        return got == want_f
     if abs(want_f) < TINY:
         return abs(got) < TINY
     return abs(got - want_f) <= REL * abs(want_f)
@@ -657,3 +778,69 @@ def test_check_output(values: list[float], probability: bool, ok: list[float] | 
 def test_infinity_passes_only_where_allowed() -> None:
     out = np.array([1.0, math.inf])
     assert _base.check_output(out, "M.m", "M()", False, True).tolist() == [1.0, math.inf]
+
+
+# ------------------------------------------------- contractual models (issue 23)
+
+
+def test_sbg_churn_probability_with_a_small_hazard() -> None:
+    # 1 - e^(betaln difference) was 3.9e-7 relative off (4.40650485e-07 for 4.40650655e-07)
+    params = {"alpha": 0.001259160763302509, "beta": 1.0000000000001987}
+    model = ShiftedBetaGeometricModel.from_params(**params)
+    for t in (1, 2827, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+
+
+def test_bdw_survival_and_retention_past_the_overflow_of_t_to_the_c() -> None:
+    # t^c overflowed (c = 504, t = 6328): a RuntimeWarning and nan retention
+    params = {"gamma": 0.04283, "delta": 0.001818, "c": 503.9}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (2, 6328):
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+        assert _close(model.survival(t), _survival(params, t)), t
+    # both sides of the switch to the asymptotic series (t^c = 9.7e14)
+    params = {"gamma": 3.0, "delta": 1.0, "c": 5.0}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (900, 1000, 1001, 10_000):
+        assert _close(model.survival(t), _survival(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+
+
+def test_bdw_churn_probability_with_a_small_hazard() -> None:
+    # 1 - e^(betaln difference) was 1.6e-5 relative off (2.58188e-06 for 2.58184e-06)
+    params = {"gamma": 0.006392523832689764, "delta": 1.0, "c": 10.0**0.1}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (1, 2, 2913, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t
+        assert _close(model.retention_rate(t), _retention(params, t)), t
+    # a tiny c: t^c - (t-1)^c = 1e-7, a huge gamma
+    params = {"gamma": 1000.0, "delta": 2.0, "c": 0.001}
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    for t in (2, 10_000):
+        assert _close(model.churn_probability(t), _churn(params, t)), t
+
+
+@pytest.mark.parametrize(
+    ("params", "renewals", "d"),
+    [
+        ({"gamma": 0.5, "delta": 2.0, "c": 3.0}, None, 0.0),  # S ~ t^-1.5: a slow power tail
+        ({"gamma": 0.6, "delta": 1.0, "c": 2.0}, 10, 0.0),
+        ({"gamma": 1.0, "delta": 1.0, "c": 1.2}, None, 0.001),
+        ({"gamma": 0.357, "delta": 1.0, "c": 0.2165}, 100, 0.0165),
+        ({"gamma": 0.0362, "delta": 461.0, "c": 30.9}, 0, 0.0),
+    ],
+)
+def test_bdw_lifetimes_through_the_integrated_tail(
+    params: dict[str, float], renewals: int | None, d: float
+) -> None:
+    # the grid's draws mostly stop within the 1,024 direct terms: these need the tail
+    model = BetaDiscreteWeibullModel.from_params(**params)
+    with mpmath.workdps(DPS):
+        if renewals is None:
+            got = model.expected_lifetime(discount_rate=d)
+            want = _bdw_residual(params, 0, d)
+        else:
+            got = model.expected_residual_lifetime(renewals, discount_rate=d)
+            want = _bdw_residual(params, renewals + 1, d)
+    assert _close(got, want), (got, float(want))

@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, overload
 
 import numpy as np
 import polars as pl
@@ -34,7 +34,7 @@ from scipy import special as sc
 
 from loyaltymetrics import _validation as v
 from loyaltymetrics._lifetimes import BoolArray, check_lifetimes, compress
-from loyaltymetrics._typing import FloatArray
+from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
 from . import _uncertainty as u
@@ -123,11 +123,6 @@ def _discount(discount_rate: Any) -> float:
     return d
 
 
-def _shape(t: Any, out: FloatArray) -> float | FloatArray:
-    """Scalar in, float out; arrays give arrays."""
-    return out if np.ndim(t) else float(out[0])
-
-
 # -- shared prediction interface ----------------------------------------------------------
 
 
@@ -204,7 +199,17 @@ class _Contractual:
     def _tail_exponent(self) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def survival(self, t: Any) -> float | FloatArray:
+    def _log_retention(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(log r(t), 1 - r(t)): by default from log S differences (the sBG: closed forms)."""
+        step = self._log_survival(t) - self._log_survival(t - 1)
+        return step, -np.expm1(step)
+
+    @overload
+    def survival(self, t: float) -> float: ...
+    @overload
+    def survival(self, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def survival(self, t: Any) -> FloatArray:
         r"""Probability $S(t)$ that a new customer is still a customer after `t` renewals.
 
         $S(t) = P(T > t)$: the share of a cohort active at the start of period $t$
@@ -221,9 +226,14 @@ class _Contractual:
             Probabilities in (0, 1]; a float for a scalar `t`.
         """
         tt = _whole(t, "t", 0)
-        return _shape(t, np.exp(self._log_survival(tt)))
+        return np.exp(self._log_survival(tt))
 
-    def retention_rate(self, t: Any) -> float | FloatArray:
+    @overload
+    def retention_rate(self, t: float) -> float: ...
+    @overload
+    def retention_rate(self, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def retention_rate(self, t: Any) -> FloatArray:
         r"""Retention rate $r(t) = S(t)/S(t-1)$: the share of period $t-1$'s customers who renew.
 
         Parameters
@@ -237,9 +247,14 @@ class _Contractual:
             Probabilities in [0, 1]; a float for a scalar `t`.
         """
         tt = _whole(t, "t", 1)
-        return _shape(t, np.exp(self._log_survival(tt) - self._log_survival(tt - 1)))
+        return np.exp(self._log_retention(tt)[0])
 
-    def churn_probability(self, t: Any) -> float | FloatArray:
+    @overload
+    def churn_probability(self, t: float) -> float: ...
+    @overload
+    def churn_probability(self, t: RealInput) -> FloatArray: ...
+    @b.prediction(probability=True)
+    def churn_probability(self, t: Any) -> FloatArray:
         r"""$P(T = t) = S(t-1) - S(t)$: probability that a new customer pays exactly `t` periods.
 
         Parameters
@@ -253,16 +268,15 @@ class _Contractual:
             Probabilities in [0, 1]; a float for a scalar `t`.
         """
         tt = _whole(t, "t", 1)
-        before = self._log_survival(tt - 1)
-        step = self._log_survival(tt) - before
-        return _shape(t, np.exp(before) * -np.expm1(step))
+        return np.exp(self._log_survival(tt - 1)) * self._log_retention(tt)[1]
 
     def _residual(self, first: FloatArray, d: float) -> FloatArray:
         if d == 0 and self._tail_exponent() <= 1:
             return np.full(first.shape[0], math.inf)
         return _discounted_sum(self, first, d)
 
-    def expected_lifetime(self, *, discount_rate: Any) -> float:
+    @b.prediction(allow_infinite=True)
+    def expected_lifetime(self, *, discount_rate: Any) -> FloatArray:
         r"""Discounted expected lifetime (DEL) of a just-acquired customer, in payments.
 
         $$\text{DEL} = \sum_{t=0}^{\infty} \frac{S(t)}{(1 + d)^t}$$
@@ -283,11 +297,16 @@ class _Contractual:
             $\alpha \le 1$; BdW: $c\gamma \le 1$).
         """
         d = _discount(discount_rate)
-        return float(self._residual(np.zeros(1), d)[0])
+        return self._residual(np.zeros(1), d)
 
+    @overload
+    def expected_residual_lifetime(self, renewals: float, *, discount_rate: float) -> float: ...
+    @overload
     def expected_residual_lifetime(
-        self, renewals: Any, *, discount_rate: Any
-    ) -> float | FloatArray:
+        self, renewals: RealInput, *, discount_rate: float
+    ) -> FloatArray: ...
+    @b.prediction(allow_infinite=True)
+    def expected_residual_lifetime(self, renewals: Any, *, discount_rate: Any) -> FloatArray:
         r"""Discounted expected residual lifetime (DERL) of a customer who renewed `renewals` times.
 
         With $n$ = `renewals`:
@@ -321,7 +340,7 @@ class _Contractual:
         """
         n = _whole(renewals, "renewals", 0)
         d = _discount(discount_rate)
-        return _shape(renewals, self._residual(n + 1.0, d))
+        return self._residual(n + 1.0, d)
 
 
 # -- fitting ------------------------------------------------------------------------------
@@ -594,6 +613,13 @@ class ShiftedBetaGeometricModel(_Contractual, u.ParameterUncertainty):
     def _tail_exponent(self) -> float:
         return self.params["alpha"]
 
+    def _log_retention(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        # closed forms r(t) = (β + t - 1)/(α + β + t - 1), 1 - r(t) = α/(α + β + t - 1):
+        # the difference of log-betas lost up to 4e-8 of 1 - r(t) at α = 0.0013, t = 2827
+        al, be = self._p()
+        total = al + be + t - 1
+        return np.log((be + t - 1) / total), al / total
+
     @property
     def polarization_index(self) -> float:
         r"""$\varphi = 1/(\alpha + \beta + 1)$, in (0, 1) (Fader et al. 2018)."""
@@ -672,6 +698,11 @@ def _censor(lifetime: FloatArray, n_periods: int) -> pl.DataFrame:
 
 
 # -- the BdW ------------------------------------------------------------------------------
+
+
+_FAR = 34.5
+"""log t^c above which (t^c > 9.7e14) the BdW's log B(γ, δ + t^c) takes its asymptotic
+series (the neglected terms are below 1e-9 of it for γ <= 1e3)."""
 
 
 def bdw_loglik(
@@ -887,12 +918,57 @@ class BetaDiscreteWeibullModel(_Contractual, u.ParameterUncertainty):
 
     def _log_survival(self, t: FloatArray) -> FloatArray:
         ga, de, c = self._p()
-        return np.asarray(sc.betaln(ga, de + t**c) - sc.betaln(ga, de), dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            lx = c * np.log(t)  # -inf at t = 0
+        far = lx > _FAR
+        x = np.exp(np.minimum(lx, _FAR))
+        near = sc.betaln(ga, de + x)
+        # t^c beyond 1e15 (it overflows at c = 504, t = 6328): log B(γ, b) = log Γ(γ)
+        # - γ log b - γ(γ - 1)/(2b) + O(γ³/b²) with b = δ + t^c
+        log_b = lx + np.log1p(de * np.exp(-np.maximum(lx, _FAR)))
+        inv_b = np.exp(-np.maximum(log_b, _FAR))
+        asym = sc.gammaln(ga) - ga * log_b - ga * (ga - 1) / 2 * inv_b
+        return np.asarray(np.where(far, asym, near) - sc.betaln(ga, de), dtype=np.float64)
 
     def _tail_exponent(self) -> float:
         # S(t) ~ Γ(γ+δ)/Γ(δ) · t^(-cγ) for large t: the lifetime's mean is finite iff cγ > 1
         ga, _, c = self._p()
         return ga * c
+
+    def _log_retention(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        r"""(log r(t), 1 - r(t)) without the cancellation of two log-betas.
+
+        With $b = \delta + (t-1)^c$ and $\Delta = t^c - (t-1)^c$,
+        $\log r(t) = \log B(\gamma, b + \Delta) - \log B(\gamma, b)
+        = -\int_0^\Delta [\psi(b + u + \gamma) - \psi(b + u)]\, du$, and the digamma
+        difference is $\int_0^\gamma \psi'(b + u + v)\, dv$ (trigamma: positive, no
+        cancellation). Both by 16-point Gauss–Legendre where the interval is at most the
+        distance to the nearest pole (then the rule's error is below 1e-20); elsewhere the
+        step is large and the log-beta difference is accurate. The difference alone was
+        1.6e-5 relative off $1 - r(t)$ at $\gamma = 0.0064$, $\delta = 1$, $c = 1.26$,
+        $t = 2913$ (scipy's betaln is good to ~1e-11 there, the hazard is 3e-6).
+        """
+        ga, de, c = self._p()
+        step = self._log_survival(t) - self._log_survival(t - 1)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            lx0 = c * np.log(t - 1)
+            x0 = np.exp(lx0)
+            # t^c - (t-1)^c = (t-1)^c expm1(c log1p(1/(t-1))); t = 1: 1 - 0
+            delta = np.where(t > 1, x0 * np.expm1(c * np.log1p(1 / np.maximum(t - 1, 1))), 1.0)
+        b0 = de + np.where(t > 1, x0, 0.0)
+        quad = (lx0 <= _FAR) & np.isfinite(delta) & (delta <= b0)
+        if quad.any():
+            step = np.where(quad, 0.0, step)
+            bq, dq = b0[quad], delta[quad]
+            nodes, weights = np.polynomial.legendre.leggauss(16)
+            a = bq[:, None] + dq[:, None] * (nodes + 1) / 2  # b + u at the outer nodes
+            inner = ga <= a
+            v = ga * (nodes + 1) / 2
+            by_rule = ga / 2 * np.sum(weights * sc.polygamma(1, a[..., None] + v), axis=-1)
+            direct = sc.digamma(a + ga) - sc.digamma(a)
+            diff = np.where(inner, by_rule, direct)
+            step[quad] = -dq / 2 * np.sum(weights * diff, axis=-1)
+        return step, -np.expm1(step)
 
     @property
     def polarization_index(self) -> float:
