@@ -39,15 +39,29 @@ def local_date(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr if dtype == pl.Date else expr.dt.date()
 
 
+def local_clock(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A naive ``Datetime`` of the local wall-clock time (``Date``: its midnight)."""
+    if dtype == pl.Date:
+        return expr.cast(pl.Datetime("us"))
+    if getattr(dtype, "time_zone", None) is not None:
+        return expr.dt.replace_time_zone(None)
+    return expr
+
+
 def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
     """Integer index of the ``time_unit`` period containing each timestamp.
 
     Consecutive periods have consecutive indices, so differences count periods. Works on
-    ``Date`` and ``Datetime`` (the local date of a time-zone-aware timestamp).
+    ``Date`` and ``Datetime``; every unit, hours included, is read on the local clock of
+    a time-zone-aware timestamp (its local date, month and hour).
     """
     if time_unit == "h":
-        as_datetime = expr.cast(pl.Datetime("us")) if dtype == pl.Date else expr
-        return (as_datetime.dt.epoch("s") // 3600).cast(pl.Int64)
+        # hours on the local clock, like days and months: the epoch of a zone-aware column
+        # counts UTC hours (two Kolkata orders at 10:10 and 10:50 fall in two UTC hours,
+        # 04:00 and 05:00), so the zone is dropped first and the wall-clock time counted.
+        # At a DST change the clock's hours are counted as the clock shows them: the
+        # repeated hour of the autumn change is one period, the skipped spring one none.
+        return (local_clock(expr, dtype).dt.epoch("s") // 3600).cast(pl.Int64)
     if time_unit == "M":
         return expr.dt.year().cast(pl.Int64) * 12 + expr.dt.month().cast(pl.Int64) - 1
     days = local_date(expr, dtype).cast(pl.Int64)

@@ -156,7 +156,7 @@ def cohort_retention(
             period=period,
             observation_end=observation_end,
         )
-    lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
+    frame, lf, cid, ts, _, ts_dtype, labels = check_log(tx, customer_id, timestamp, None)
     unit, n = parse_period(period)
     end_index: pl.Expr | None = None
     if observation_end is not None:
@@ -172,7 +172,7 @@ def cohort_retention(
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
-            o = o + lazy_null_guard([cid, ts])
+            o = o + lazy_null_guard([cid, ts], labels)
         activity = frame.select(pl.col(cid), o.alias(PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(PERIOD) <= end_index)
@@ -208,7 +208,7 @@ def cohort_retention(
         )
 
     result = in_parts(
-        tx,
+        frame,
         lf,
         cid,
         [cid, ts],
@@ -216,6 +216,7 @@ def cohort_retention(
         build,
         lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
         finish,
+        labels,
     )
     return like(tx, result)  # type: ignore[return-value]
 
@@ -245,9 +246,9 @@ def _cohort_retention_portable(
         nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
     )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
-    rows = pn.with_index(nw, frame.select(customer_id, timestamp), timestamp, unit, n).select(
-        customer_id, PERIOD
-    )
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp})
+    customer_id, timestamp = pn.CID, pn.TS
+    rows = pn.with_index(nw, frame, timestamp, unit, n).select(customer_id, PERIOD)
     if end:
         rows = rows.filter(nw.col(PERIOD) <= end[0])
     # one row per (customer, period with an order)

@@ -88,7 +88,7 @@ def is_foreign_frame(tx: object) -> bool:
 # -- validation -------------------------------------------------------------------------
 
 # kind of column -> (dtype check, nulls allowed)
-_NOT_NULL = frozenset({"key", "temporal", "numeric", "boolean"})
+_NOT_NULL = frozenset({"key", "temporal", "numeric", "amount", "boolean"})
 
 
 def validated(
@@ -102,8 +102,9 @@ def validated(
     """Check columns, dtypes and nulls; return the narwhals frame, its schema and ``extra``.
 
     ``columns`` holds ``(role, column name, kind)``; a ``None`` name is skipped. Kinds:
-    ``key`` (any dtype), ``temporal`` (Date/Datetime), ``numeric``, ``boolean`` (these four
-    may not hold nulls) and ``group``, ``answers`` (numeric) that may. ``extra`` receives
+    ``key`` (any dtype), ``temporal`` (Date/Datetime), ``numeric``, ``amount`` (numeric,
+    and no NaN either), ``boolean`` (these five may not hold nulls) and ``group``,
+    ``answers`` (numeric) that may. ``extra`` receives
     the frame and its schema and returns the frame (with helper columns, if needed) and
     named aggregate expressions over it; they are computed in the same single query as
     the null counts (the only query collected at call time), and their values are
@@ -117,6 +118,7 @@ def validated(
         ) from err
     schema = frame.collect_schema()
     not_null: list[str] = []
+    not_nan: list[str] = []  # NaN is an error in an amount, as a null is
     for role, column, kind in columns:
         if column is None:
             continue
@@ -127,14 +129,19 @@ def validated(
                 f"{role} column {column!r} must be Date or Datetime; got {dtype}. Parse it "
                 "first (e.g. with the engine's to_timestamp / strptime)"
             )
-        if kind in ("numeric", "answers") and not dtype.is_numeric():
+        if kind in ("numeric", "amount", "answers") and not dtype.is_numeric():
             raise TypeError(f"{role} column {column!r} must be numeric; got {dtype}")
         if kind == "boolean" and dtype != nw.Boolean:
             raise TypeError(f"{role} column {column!r} must be Boolean; got {dtype}")
         if kind in _NOT_NULL and column not in not_null:
             not_null.append(column)
+        if kind == "amount" and dtype.is_float() and column not in not_nan:
+            not_nan.append(column)
     checked, named = extra(frame, schema) if extra is not None else (frame, {})
     aggs = [nw.col(c).null_count().alias(f"__nulls{i}") for i, c in enumerate(not_null)]
+    aggs += [
+        nw.col(c).is_nan().cast(nw.Int64).sum().alias(f"__nans{i}") for i, c in enumerate(not_nan)
+    ]
     aggs += [expr.alias(key) for key, expr in named.items()]
     if not aggs:
         return frame, schema, {}
@@ -143,13 +150,44 @@ def validated(
     if isinstance(row, nw.LazyFrame):
         row = row.collect()
     values = row.row(0)
-    for column, n in zip(not_null, values, strict=False):
-        if n:
-            raise ValueError(
-                f"column {column!r} has {int(n)} null value(s); drop or fill them first "
-                "(rows are never dropped silently)"
-            )
-    return frame, schema, dict(zip(named, values[len(not_null) :], strict=True))
+    nulls = dict(zip(not_null, values, strict=False))
+    nans = dict(zip(not_nan, values[len(not_null) :], strict=False))
+    for column in not_null:
+        message = missing_message(column, int(nulls[column] or 0), int(nans.get(column) or 0))
+        if message is not None:
+            raise ValueError(message)
+    named_values = values[len(not_null) + len(not_nan) :]
+    return frame, schema, dict(zip(named, named_values, strict=True))
+
+
+def missing_message(column: str, nulls: int, nans: int = 0) -> str | None:
+    """The message for nulls (or NaN amounts) in `column`, or None when there are none.
+
+    One text for every engine. pandas and Dask hold a missing float as NaN, and report
+    it as a null.
+    """
+    if nulls:
+        return (
+            f"column {column!r} has {nulls} null value(s); drop or fill them first "
+            "(rows are never dropped silently)"
+        )
+    if nans:
+        return (
+            f"column {column!r} has {nans} NaN value(s); an amount must be a number: "
+            "drop or fill them first (rows are never dropped silently)"
+        )
+    return None
+
+
+# The log's columns under internal names (as the polars plans): a plan selects them first,
+# so a user's column named like an output or a helper column is never in it.
+CID, TS, AMT = "__lm_cid", "__lm_ts", "__lm_amt"
+
+
+def internal_log(nw: Any, frame: Any, columns: dict[str, str | None]) -> tuple[Any, dict[str, str]]:
+    """``frame`` reduced to ``columns`` (internal name -> user column, None skipped)."""
+    labels = {internal: user for internal, user in columns.items() if user is not None}
+    return frame.select(nw.col(user).alias(internal) for internal, user in labels.items()), labels
 
 
 def nw_require(schema: Any, column: object, role: str) -> str:
@@ -351,7 +389,7 @@ def log_columns(
     return [
         ("customer_id", customer_id, "key"),
         ("timestamp", timestamp, "temporal"),
-        ("amount", amount, "numeric"),
+        ("amount", amount, "amount"),
     ]
 
 

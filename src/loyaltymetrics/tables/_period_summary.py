@@ -15,7 +15,7 @@ from loyaltymetrics._periods import (
 )
 
 from . import _narwhals as pn
-from ._narwhals import AMOUNT, PERIOD
+from ._narwhals import AMOUNT, AMT, PERIOD
 from ._plumbing import (
     FrameT,
     accepts_pandas,
@@ -235,7 +235,8 @@ def period_summary(
         )
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
-    lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    frame, lf, cid, ts, _, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
+    amt = AMT
     unit, n = parse_period(period)
     window = check_active_window(active_window)
     dtype = lf.collect_schema()[cid]
@@ -243,15 +244,15 @@ def period_summary(
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
-            o = o + lazy_null_guard([cid, ts, amount])
+            o = o + lazy_null_guard([cid, ts, amt], labels)
         orders = frame.select(pl.col(cid), o.alias(PERIOD))
         # the sales per period come from the sales per day: a day index is much cheaper
         # to compute per order than a month (10M orders: 0.09 against 0.24 s)
         sales = (
             frame.group_by(local_date(pl.col(ts), ts_dtype).alias("__day"))
-            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amount).cast(pl.Float64).sum())
+            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amt).cast(pl.Float64).sum())
             .group_by(calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
-            .agg(pl.col("orders").sum(), pl.col(amount).sum().alias("revenue"))
+            .agg(pl.col("orders").sum(), pl.col(amt).sum().alias("revenue"))
         )
         return _period_counts(orders, sales, part_tx, cid, dtype, window)
 
@@ -310,14 +311,15 @@ def period_summary(
 
     # the counts and sums of disjoint customers add up
     result = in_parts(
-        tx,
+        frame,
         lf,
         cid,
-        [cid, ts, amount],
+        [cid, ts, amt],
         check_partitions(partitions, tx),
         build,
         lambda f: f.group_by("__t").agg(pl.all().sum()),
         finish,
+        labels,
     )
     return like(tx, result)  # type: ignore[return-value]
 
@@ -367,11 +369,12 @@ def _period_summary_portable(
     )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
     seed = pn.seed(nw, frame)
-    cid, t = customer_id, "__t"
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    cid, t = pn.CID, "__t"
     orders = pn.with_index(
         nw,
-        frame.select(cid, timestamp, nw.col(amount).cast(nw.Float64).alias(AMOUNT)),
-        timestamp,
+        frame.select(cid, pn.TS, nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT)),
+        pn.TS,
         unit,
         n,
     ).select(cid, PERIOD, AMOUNT)

@@ -16,7 +16,7 @@ import polars as pl
 
 from loyaltymetrics._periods import period_index
 
-from ._narwhals import AMOUNT, PERIOD, is_foreign_frame
+from ._narwhals import AMOUNT, AMT, CID, PERIOD, TS, is_foreign_frame, missing_message
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,20 +76,47 @@ def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
             )
 
 
-def lazy_null_guard(cols: list[str]) -> pl.Expr:
-    """An Int8 zero that fails at collect time if any of ``cols`` holds nulls.
+class MissingValuesError(ValueError, pl.exceptions.InvalidOperationError):
+    """Nulls (or NaN amounts) in a column that may not hold them, found in a lazy plan.
 
-    Added to a result column (so projection pushdown cannot drop it); the failing strict
-    cast carries the message ``column 'x' has N null value(s) ...``.
+    A ``ValueError`` like the eager check's, and an ``InvalidOperationError`` as polars
+    raises for invalid data at collect time (what this check raised before).
     """
+
+
+def lazy_null_guard(cols: list[str], labels: dict[str, str] | None = None) -> pl.Expr:
+    """An Int8 zero that raises `MissingValuesError` at collect time for missing values.
+
+    Missing values are nulls in any of ``cols`` and NaN in a float column among them that
+    ``labels`` maps to an amount (a name in `NAN_CHECKED`). ``labels`` maps a column to the
+    name shown in the message (the user's name of an internal column). Added to a result
+    column, so projection pushdown cannot drop it.
+
+    Measured (polars 1.44 and 2.1): an exception raised in a ``map_batches`` function
+    reaches the caller of ``collect`` unchanged, so the first line the user reads is
+    ``column 'customer_id' has 2 null value(s); ...``. polars 1.20 wraps it in a
+    ``ComputeError`` whose first line is ``MissingValuesError: column 'customer_id' has
+    2 null value(s); ...``. The earlier guard (a failing strict cast of the message)
+    showed polars' cast error first: ``conversion from `str` to `i8` failed ...``.
+    """
+    labels = labels or {}
     guard = pl.lit(0, dtype=pl.Int8)
-    for col in cols:
-        n = pl.col(col).null_count()
-        message = pl.format(
-            "column '{}' has {} null value(s); drop or fill them first", pl.lit(col), n
-        )
-        guard = guard + pl.when(n > 0).then(message).otherwise(pl.lit("0")).cast(
-            pl.Int8, strict=True
+    for col in dict.fromkeys(cols):
+        name = labels.get(col, col)
+        counts = [pl.col(col).null_count().cast(pl.Int64).alias("nulls")]
+        if col in NAN_CHECKED:
+            nan = pl.col(col).cast(pl.Float64).is_nan()
+            counts.append(nan.sum().cast(pl.Int64).alias("nans"))
+
+        def check(values: pl.Series, name: str = name) -> pl.Series:
+            row = values.struct.unnest().row(0, named=True)
+            message = missing_message(name, row["nulls"] or 0, row.get("nans") or 0)
+            if message is not None:
+                raise MissingValuesError(message)
+            return pl.Series([0], dtype=pl.Int8)
+
+        guard = guard + pl.struct(counts).map_batches(
+            check, return_dtype=pl.Int8, returns_scalar=True
         )
     return guard
 
@@ -99,10 +126,28 @@ def like(tx: object, result: pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
     return result if isinstance(tx, pl.LazyFrame) else result.collect()
 
 
+# The log's columns go by internal names (`_narwhals.CID`, `TS`, `AMT`): a plan selects
+# them first, so no column of the user's (named like an output or like one of the plans'
+# helper columns) is ever in it.
+NAN_CHECKED = frozenset({AMT})  # float columns where NaN is an error (an amount)
+
+
 def check_log(
-    tx: object, customer_id: object, timestamp: object, amount: object | None
-) -> tuple[pl.LazyFrame, str, str, str | None, pl.DataType]:
-    """Validate a transaction log; eager input is checked for nulls here."""
+    tx: object,
+    customer_id: object,
+    timestamp: object,
+    amount: object | None,
+    extra: dict[str, tuple[str, object]] | None = None,
+) -> tuple[Any, pl.LazyFrame, str, str, str | None, pl.DataType, dict[str, str]]:
+    """Validate a transaction log and give it internal column names.
+
+    Returns ``(frame, lf, CID, TS, AMT or None, timestamp dtype, labels)``: ``frame`` is
+    the log reduced to its columns under the internal names (a ``DataFrame`` for eager
+    input, checked here for nulls and NaN amounts; else a ``LazyFrame``), ``lf`` its lazy
+    view, and ``labels`` maps each internal name to the user's column name (for
+    messages). ``extra`` maps more internal names to ``(role, column)``; they are
+    checked to exist and to hold no nulls.
+    """
     lf, schema = schema_of(tx)
     cid = require(schema, customer_id, "customer_id")
     ts = require(schema, timestamp, "timestamp")
@@ -112,21 +157,51 @@ def check_log(
             f"timestamp column {ts!r} must be Date or Datetime; got {ts_dtype}. Parse it "
             "first, e.g. pl.col(...).str.to_datetime()"
         )
-    amt = None
+    labels = {CID: cid, TS: ts}
     if amount is not None:
         amt = require(schema, amount, "amount")
         if not schema[amt].is_numeric():
             raise TypeError(f"amount column {amt!r} must be numeric; got {schema[amt]}")
+        labels[AMT] = amt
+    for internal, (role, column) in (extra or {}).items():
+        labels[internal] = require(schema, column, role)
+    internal_cols = [pl.col(user).alias(internal) for internal, user in labels.items()]
     if isinstance(tx, pl.DataFrame):
-        cols = [c for c in (cid, ts, amt) if c is not None]
-        nulls = tx.select(pl.col(cols).null_count()).row(0)
-        for col, n in zip(cols, nulls, strict=True):
-            if n:
-                raise ValueError(
-                    f"column {col!r} has {n} null value(s); drop or fill them first "
-                    "(rows are never dropped silently)"
-                )
-    return lf, cid, ts, amt, ts_dtype
+        frame: Any = tx.select(internal_cols)
+        check_missing(frame, labels)
+    else:
+        frame = lf.select(internal_cols)
+    return (
+        frame,
+        frame.lazy(),
+        CID,
+        TS,
+        AMT if amount is not None else None,
+        ts_dtype,
+        labels,
+    )
+
+
+def check_missing(frame: pl.DataFrame, labels: dict[str, str]) -> None:
+    """Raise ``ValueError`` with the count for nulls (or NaN amounts) in an eager frame."""
+    counts = [pl.col(c).null_count().cast(pl.Int64).alias(f"n{i}") for i, c in enumerate(labels)]
+    nan_cols = [c for c in labels if c in NAN_CHECKED and frame.schema[c].is_float()]
+    counts += [pl.col(c).is_nan().sum().cast(pl.Int64).alias(f"nan{c}") for c in nan_cols]
+    row = frame.select(counts).row(0, named=True)
+    for i, (internal, user) in enumerate(labels.items()):
+        message = missing_message(user, row[f"n{i}"], row.get(f"nan{internal}") or 0)
+        if message is not None:
+            raise ValueError(message)
+
+
+def check_output_names(argument: str, column: str, outputs: list[str], function: str) -> None:
+    """``ValueError`` if an input column that goes to the output has an output's name."""
+    if column in outputs:
+        raise ValueError(
+            f"{argument} column {column!r} has the name of an output column of {function} "
+            f"({', '.join(map(repr, outputs))}); rename it first, e.g. "
+            f"tx.rename({{{column!r}: 'id'}})"
+        )
 
 
 def check_scaler(time_scaler: object) -> float:
@@ -141,15 +216,17 @@ def check_scaler(time_scaler: object) -> float:
     return value
 
 
-_SMALL_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
-_KEY_SHIFT = 1 << 32  # key = id * 2**32 + (period + 2**31): ids within +-2**31
+# key = id * 2**32 + (period + 2**31) fits an Int64 for ids within +-2**31: UInt32 ids
+# reach 2**32 - 1 and need the Int128 key (or the range check) like the 64-bit ones
+_SMALL_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16)
+_KEY_SHIFT = 1 << 32
 
 
 def _integer_key_fits(tx: object, cid: str, dtype: pl.DataType) -> bool:
     """Whether one Int64 sort key per (customer, period) cannot overflow."""
     if isinstance(dtype, _SMALL_INTS):
         return True
-    if isinstance(dtype, pl.Int64 | pl.UInt64) and isinstance(tx, pl.DataFrame):
+    if isinstance(dtype, pl.Int64 | pl.UInt32 | pl.UInt64) and isinstance(tx, pl.DataFrame):
         if tx.height == 0:
             return True
         low, high = tx.select(lo=pl.col(cid).min(), hi=pl.col(cid).max()).row(0)
@@ -255,20 +332,26 @@ def check_partitions(partitions: object, tx: object) -> int:
     return partitions
 
 
-def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame) -> None:
-    """Raise, with the count over the whole input, if one part's rows hold nulls.
+def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame, labels: dict[str, str]) -> None:
+    """Raise, with the count over the whole input, if one part's rows hold missing values.
 
     A ``LazyFrame`` is checked here, when its parts are collected: the same exception
-    and message as the null guard of a one-part plan (`lazy_null_guard`).
+    and message as the guard of a one-part plan (`lazy_null_guard`).
     """
-    if not any(rows.null_count().row(0)):
+    names = raw.collect_schema().names()
+    nan_cols = [c for c in names if c in NAN_CHECKED and rows.schema[c].is_float()]
+    nans = rows.select(pl.col(nan_cols).is_nan().sum()).row(0) if nan_cols else ()
+    if not any(rows.null_count().row(0)) and not any(nans):
         return
-    totals = raw.select(pl.all().null_count()).collect().row(0)
-    for col, n in zip(raw.collect_schema().names(), totals, strict=True):
-        if n:
-            raise pl.exceptions.InvalidOperationError(
-                f"column '{col}' has {n} null value(s); drop or fill them first"
-            )
+    totals = raw.select(
+        pl.all().null_count().name.suffix("/n"),
+        pl.col(nan_cols).is_nan().sum().name.suffix("/nan"),
+    )
+    row = totals.collect().row(0, named=True)
+    for col in names:
+        message = missing_message(labels.get(col, col), row[f"{col}/n"], row.get(f"{col}/nan", 0))
+        if message is not None:
+            raise MissingValuesError(message)
 
 
 def in_parts(
@@ -280,6 +363,7 @@ def in_parts(
     build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
     combine: Callable[[pl.LazyFrame], pl.LazyFrame],
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    labels: dict[str, str] | None = None,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
@@ -304,7 +388,7 @@ def in_parts(
         results = []
         for k in range(partitions):
             rows = raw.filter(bucket == k).collect()
-            _check_part_nulls(rows, raw)
+            _check_part_nulls(rows, raw, labels or {})
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()
@@ -320,6 +404,7 @@ def log_periods(
     amt: str | None,
     ts_dtype: pl.DataType,
     unit: str,
+    labels: dict[str, str] | None = None,
 ) -> pl.LazyFrame:
     """The log reduced to (customer id, period index, amount as Float64).
 
@@ -328,7 +413,7 @@ def log_periods(
     """
     period = period_index(pl.col(ts), ts_dtype, unit)
     if isinstance(tx, pl.LazyFrame):
-        period = period + lazy_null_guard([c for c in (cid, ts, amt) if c is not None])
+        period = period + lazy_null_guard([c for c in (cid, ts, amt) if c is not None], labels)
     cols = [pl.col(cid), period.alias(PERIOD)]
     if amt is not None:
         cols.append(pl.col(amt).cast(pl.Float64).alias(AMOUNT))

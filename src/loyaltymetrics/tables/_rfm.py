@@ -16,6 +16,7 @@ from ._plumbing import (
     accepts_pandas,
     by_customer,
     check_log,
+    check_output_names,
     check_partitions,
     check_scaler,
     group_customers,
@@ -264,7 +265,8 @@ def rfm_summary(
             time_unit=time_unit,
             time_scaler=check_scaler(time_scaler),
         )
-    lf, cid, ts, amt, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
+    check_output_names("customer_id", labels[cid], _outputs(amt), "rfm_summary")
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
     n_parts = check_partitions(partitions, tx)
@@ -274,7 +276,7 @@ def rfm_summary(
     dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        periods = log_periods(part_tx, frame, cid, ts, amt, ts_dtype, unit)
+        periods = log_periods(part_tx, frame, cid, ts, amt, ts_dtype, unit, labels)
         if end is not None:
             periods = periods.filter(pl.col(PERIOD) <= end)
         return _rfm_parts(periods, cid, amt, tx=part_tx, dtype=dtype)
@@ -282,7 +284,7 @@ def rfm_summary(
     columns = [cid, ts] + ([amt] if amt is not None else [])
     end_period = pl.col("__last").max() if end is None else end
     result = in_parts(
-        tx,
+        frame,
         lf,
         cid,
         columns,
@@ -290,8 +292,9 @@ def rfm_summary(
         build,
         lambda f: f.sort(cid),
         lambda f: _summarise(f, cid, amt, end_period, scaler),
+        labels,
     )
-    return like(tx, result)  # type: ignore[return-value]
+    return like(tx, result.rename({cid: labels[cid]}))  # type: ignore[return-value]
 
 
 @accepts_pandas
@@ -381,7 +384,10 @@ def calibration_holdout_split(
      {'customer_id': 2, 'frequency_cal': 0, 'recency_cal': 0.0, 'T_cal': 5.0,
       'frequency_holdout': 0, 'duration_holdout': 7.0}]
     """
-    lf, cid, ts, amt, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
+    outputs = [f"{c}_cal" for c in _outputs(amt)] + ["frequency_holdout", "duration_holdout"]
+    outputs += ["monetary_value_holdout"] if amt is not None else []
+    check_output_names("customer_id", labels[cid], outputs, "calibration_holdout_split")
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
     cal_value = on_column_clock(calibration_end, "calibration_end", ts_dtype)
@@ -392,11 +398,11 @@ def calibration_holdout_split(
         )
     cal_period = literal_period(calibration_end, "calibration_end", unit, ts_dtype)
     hold_period = literal_period(holdout_end, "holdout_end", unit, ts_dtype)
-    periods = log_periods(tx, lf, cid, ts, amt, ts_dtype, unit)
+    periods = log_periods(frame, lf, cid, ts, amt, ts_dtype, unit, labels)
     summary_cols = ["frequency", "recency", "T"] + (["monetary_value"] if amt else [])
     dtype = lf.collect_schema()[cid]
     cal_parts = _rfm_parts(
-        periods.filter(pl.col(PERIOD) <= cal_period), cid, amt, tx=tx, dtype=dtype
+        periods.filter(pl.col(PERIOD) <= cal_period), cid, amt, tx=frame, dtype=dtype
     )
     cal = _summarise(cal_parts, cid, amt, cal_period, scaler).rename(
         {c: f"{c}_cal" for c in summary_cols}
@@ -419,8 +425,14 @@ def calibration_holdout_split(
         cal.join(holdout, on=cid, how="left", maintain_order="left")
         .with_columns(fills)
         .with_columns(((hold_period - cal_period) / scaler).alias("duration_holdout"))
+        .rename({cid: labels[cid]})
     )
     return like(tx, result)  # type: ignore[return-value]
+
+
+def _outputs(amount: str | None) -> list[str]:
+    """The columns of `rfm_summary` next to the id."""
+    return ["frequency", "recency", "T"] + (["monetary_value"] if amount is not None else [])
 
 
 def _as_datetime(value: dt.date) -> dt.datetime:
@@ -444,14 +456,22 @@ def _rfm_summary_portable(
     unit = check_time_unit(time_unit)
     if observation_end is not None:
         pn.check_end(observation_end)
-    frame, _, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    check_output_names("customer_id", customer_id, _outputs(amount), "rfm_summary")
+    end: int | None = None
+    if observation_end is not None:  # an aware end is read on the column's clock
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+        end = pn.literal_index(clock, unit)
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    user_id, customer_id, timestamp = customer_id, pn.CID, pn.TS
+    amount = None if amount is None else pn.AMT
 
     cols = [nw.col(customer_id), nw.col(timestamp)]
     if amount is not None:
         cols.append(nw.col(amount).cast(nw.Float64).alias(AMOUNT))
     rows = pn.with_index(nw, frame.select(cols), timestamp, unit).drop(timestamp)
-    if observation_end is not None:
-        rows = rows.filter(nw.col(PERIOD) <= pn.literal_index(observation_end, unit))
+    if end is not None:
+        rows = rows.filter(nw.col(PERIOD) <= end)
 
     # stage 2: one row per (customer, purchase period), then per customer
     period_aggs = [nw.len().alias("__orders")]
@@ -473,8 +493,8 @@ def _rfm_summary_portable(
         first = first.join(repeat, on=customer_id, how="left")
 
     # stage 3: final ratios
-    if observation_end is not None:
-        end_period: Any = nw.lit(pn.literal_index(observation_end, unit))
+    if end is not None:
+        end_period: Any = nw.lit(end)
     else:
         end_period = nw.col("__last").max()
     out = [
@@ -491,4 +511,4 @@ def _rfm_summary_portable(
             .cast(nw.Float64)
             .alias("monetary_value")
         )
-    return first.select(out).sort(customer_id).to_native()
+    return first.select(out).sort(customer_id).rename({customer_id: user_id}).to_native()
