@@ -17,6 +17,10 @@ TIME_UNITS: dict[str, str] = {
 
 # 1970-01-01 (day 0) is a Thursday; Monday 1969-12-29 is day -3, so weeks are (day + 3) // 7.
 _MONDAY_OFFSET = 3
+# Months, quarters and years are counted from January 1970 too, so that periods of n of
+# them start where the days' and weeks' do: at the epoch, then every n units (before
+# 2026-12 they were counted from January of year 0, which put 7mo or 3y periods elsewhere).
+EPOCH_YEAR = 1970
 
 
 def check_time_unit(time_unit: object) -> str:
@@ -63,7 +67,9 @@ def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
         # repeated hour of the autumn change is one period, the skipped spring one none.
         return (local_clock(expr, dtype).dt.epoch("s") // 3600).cast(pl.Int64)
     if time_unit == "M":
-        return expr.dt.year().cast(pl.Int64) * 12 + expr.dt.month().cast(pl.Int64) - 1
+        return (
+            (expr.dt.year().cast(pl.Int64) - EPOCH_YEAR) * 12 + expr.dt.month().cast(pl.Int64) - 1
+        )
     days = local_date(expr, dtype).cast(pl.Int64)
     if time_unit == "W":
         return (days + _MONDAY_OFFSET) // 7
@@ -145,12 +151,16 @@ def calendar_index(expr: pl.Expr, dtype: pl.DataType, unit: str, n: int) -> pl.E
     """Integer index of the calendar period (of ``n`` units) containing each timestamp.
 
     Weeks run Monday to Sunday; months, quarters and years are calendar ones. Periods of
-    ``n`` units are counted from the epoch (1970-01-01, or the Monday 1969-12-29).
+    ``n`` units are counted from the epoch: ``nd`` from 1970-01-01, ``nw`` from the
+    Monday 1969-12-29, ``nmo``, ``nq`` and ``ny`` from January 1970. So ``2w`` periods
+    start on every other Monday from 1969-12-29 (2024-01-01 is one), ``5mo`` ones in
+    January 1970, June 1970, ..., and ``2d`` ones on the even day numbers since 1970-01-01.
+    Index 0 is the period that starts at the epoch.
     """
     if unit == "Q":
         base = period_index(expr, dtype, "M") // 3
     elif unit == "Y":
-        base = expr.dt.year().cast(pl.Int64)
+        base = expr.dt.year().cast(pl.Int64) - EPOCH_YEAR
     else:
         base = period_index(expr, dtype, unit)
     return base // n if n > 1 else base
@@ -164,7 +174,7 @@ def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
     if unit == "W":
         return (first * 7 - _MONDAY_OFFSET).cast(pl.Int32).cast(pl.Date)
     months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
-    return pl.date(months // 12, months % 12 + 1, 1)
+    return pl.date(months // 12 + EPOCH_YEAR, months % 12 + 1, 1)
 
 
 UNITS_PER_MONTH: dict[str, float] = {

@@ -349,16 +349,17 @@ def _customer_summary_portable(
             {"last_day": nw.col(PERIOD).max()},
         ),
     )
+    check_output_names("customer_id", customer_id, _outputs(discount), "customer_summary")
+    clock: dt.date | None = None
+    if observation_end is not None:
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
     if frame.implementation is nw.Implementation.PYARROW:
         raise NotImplementedError(
             "customer_summary cannot run on a pyarrow Table: median_interpurchase_days needs "
             "an exact group median, and the pyarrow group-by median is approximate "
             "(t-digest). Convert first: tables.customer_summary(polars.from_arrow(table), ...)"
         )
-    check_output_names("customer_id", customer_id, _outputs(discount), "customer_summary")
-    clock: dt.date | None = None
-    if observation_end is not None:
-        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+    if clock is not None:
         end_day: int | None = pn.literal_index(clock, "D")
     else:
         end_day = pn.int_or_none(stats["last_day"])

@@ -229,13 +229,17 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
         ts.dt.month().cast(nw.Int64).alias("__lm_m"),
         ts.dt.day().cast(nw.Int64).alias("__lm_d"),
     ]
-    if unit == "h":
-        parts.append(ts.dt.hour().cast(nw.Int64).alias("__lm_h"))
+    if unit == "h":  # a Date is at midnight (pyarrow has no hour of a date)
+        is_date = frame.collect_schema()[timestamp] == nw.Date
+        hour = nw.lit(0, nw.Int64) if is_date else ts.dt.hour().cast(nw.Int64)
+        parts.append(hour.alias("__lm_h"))
     out = frame.with_columns(parts)
     if unit in ("M", "Q", "Y"):
-        months = y * 12 + m - 1
+        months = (y - _EPOCH.year) * 12 + m - 1
         out = out.with_columns(
-            (months if unit == "M" else y if unit == "Y" else months // 3).alias(PERIOD)
+            (months if unit == "M" else y - _EPOCH.year if unit == "Y" else months // 3).alias(
+                PERIOD
+            )
         )
     else:
         steps = [
@@ -274,14 +278,14 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
 
 def literal_index(value: dt.date, unit: str, n: int = 1) -> int:
     """The period index of a Python date/datetime, as ``with_index``."""
-    months = value.year * 12 + value.month - 1
+    months = (value.year - _EPOCH.year) * 12 + value.month - 1
     days = value.toordinal() - _EPOCH.toordinal()
     base = {
         "D": days,
         "W": (days + _MONDAY_OFFSET) // 7,
         "M": months,
         "Q": months // 3,
-        "Y": value.year,
+        "Y": value.year - _EPOCH.year,
         "h": days * 24 + (value.hour if isinstance(value, dt.datetime) else 0),
     }[unit]
     return base // n
@@ -295,7 +299,7 @@ def period_start_date(index: int, unit: str, n: int) -> dt.date:
     if unit == "W":
         return _EPOCH + dt.timedelta(days=first * 7 - _MONDAY_OFFSET)
     months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
-    return dt.date(months // 12, months % 12 + 1, 1)
+    return dt.date(months // 12 + _EPOCH.year, months % 12 + 1, 1)
 
 
 # -- grids: every integer / every period between two bounds, built in the engine ----------
@@ -364,9 +368,11 @@ def period_starts(
         size = {"M": 1, "Q": 3, "Y": 12}[unit] * n
         day = nw.col("__day")
         days = days.with_columns(
-            (day.dt.year().cast(nw.Int64) * 12 + day.dt.month().cast(nw.Int64) - 1).alias(
-                "__months"
-            ),
+            (
+                (day.dt.year().cast(nw.Int64) - _EPOCH.year) * 12
+                + day.dt.month().cast(nw.Int64)
+                - 1
+            ).alias("__months"),
             day.dt.day().cast(nw.Int64).alias("__dom"),
         ).with_columns(
             (nw.col("__months") // size).alias("__t"), (nw.col("__months") % size).alias("__r")

@@ -384,9 +384,19 @@ def calibration_holdout_split(
      {'customer_id': 2, 'frequency_cal': 0, 'recency_cal': 0.0, 'T_cal': 5.0,
       'frequency_holdout': 0, 'duration_holdout': 7.0}]
     """
+    if pn.is_foreign_frame(tx):
+        return _calibration_holdout_split_portable(  # type: ignore[no-any-return]
+            tx,
+            calibration_end=calibration_end,
+            holdout_end=holdout_end,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            amount=amount,
+            time_unit=time_unit,
+            time_scaler=check_scaler(time_scaler),
+        )
     frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
-    outputs = [f"{c}_cal" for c in _outputs(amt)] + ["frequency_holdout", "duration_holdout"]
-    outputs += ["monetary_value_holdout"] if amt is not None else []
+    outputs = _split_outputs(amt)
     check_output_names("customer_id", labels[cid], outputs, "calibration_holdout_split")
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
@@ -435,10 +445,67 @@ def _outputs(amount: str | None) -> list[str]:
     return ["frequency", "recency", "T"] + (["monetary_value"] if amount is not None else [])
 
 
+def _split_outputs(amount: str | None) -> list[str]:
+    """The columns of `calibration_holdout_split` next to the id."""
+    outputs = [f"{c}_cal" for c in _outputs(amount)] + ["frequency_holdout", "duration_holdout"]
+    return outputs + (["monetary_value_holdout"] if amount is not None else [])
+
+
 def _as_datetime(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     return dt.datetime(value.year, value.month, value.day)
+
+
+def _portable_rows(
+    nw: Any, tx: Any, customer_id: str, timestamp: str, amount: str | None, unit: str
+) -> tuple[Any, Any]:
+    """The log as (``CID``, ``PERIOD``, ``AMOUNT``) rows in the engine, and its schema."""
+    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    cols = [nw.col(pn.CID), nw.col(pn.TS)]
+    if amount is not None:
+        cols.append(nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT))
+    return pn.with_index(nw, frame.select(cols), pn.TS, unit).drop(pn.TS), schema
+
+
+def _portable_summary(nw: Any, rows: Any, amount: bool, end: int | None, time_scaler: float) -> Any:
+    """`_summarise` of `_portable_rows` (already cut at the end): a narwhals frame."""
+    customer_id = pn.CID
+    # one row per (customer, purchase period), then per customer
+    period_aggs = [nw.len().alias("__orders")]
+    if amount:
+        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
+    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
+    first = per_period.group_by(customer_id).agg(
+        nw.col(PERIOD).min().alias("__first"),
+        nw.col(PERIOD).max().alias("__last"),
+        nw.len().alias("__n"),
+    )
+    if amount:
+        repeat = (
+            per_period.join(first.select(customer_id, "__first"), on=customer_id)
+            .filter(nw.col(PERIOD) != nw.col("__first"))
+            .group_by(customer_id)
+            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+        )
+        first = first.join(repeat, on=customer_id, how="left")
+    end_period: Any = nw.lit(end) if end is not None else nw.col("__last").max()
+    out = [
+        nw.col(customer_id),
+        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
+        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
+        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
+    ]
+    if amount:
+        out.append(
+            nw.when(nw.col("__n") > 1)
+            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            .otherwise(0.0)
+            .cast(nw.Float64)
+            .alias("monetary_value")
+        )
+    return first.select(out)
 
 
 def _rfm_summary_portable(
@@ -456,59 +523,68 @@ def _rfm_summary_portable(
     unit = check_time_unit(time_unit)
     if observation_end is not None:
         pn.check_end(observation_end)
-    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
     check_output_names("customer_id", customer_id, _outputs(amount), "rfm_summary")
     end: int | None = None
     if observation_end is not None:  # an aware end is read on the column's clock
         clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
         end = pn.literal_index(clock, unit)
-    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
-    user_id, customer_id, timestamp = customer_id, pn.CID, pn.TS
-    amount = None if amount is None else pn.AMT
-
-    cols = [nw.col(customer_id), nw.col(timestamp)]
-    if amount is not None:
-        cols.append(nw.col(amount).cast(nw.Float64).alias(AMOUNT))
-    rows = pn.with_index(nw, frame.select(cols), timestamp, unit).drop(timestamp)
-    if end is not None:
         rows = rows.filter(nw.col(PERIOD) <= end)
+    out = _portable_summary(nw, rows, amount is not None, end, time_scaler)
+    return out.sort(pn.CID).rename({pn.CID: customer_id}).to_native()
 
-    # stage 2: one row per (customer, purchase period), then per customer
-    period_aggs = [nw.len().alias("__orders")]
-    if amount is not None:
-        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
-    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
-    first = per_period.group_by(customer_id).agg(
-        nw.col(PERIOD).min().alias("__first"),
-        nw.col(PERIOD).max().alias("__last"),
-        nw.len().alias("__n"),
+
+def _calibration_holdout_split_portable(
+    tx: Any,
+    *,
+    calibration_end: dt.date,
+    holdout_end: dt.date,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    time_unit: str,
+    time_scaler: float,
+) -> Any:
+    """`tables.calibration_holdout_split` as a portable narwhals plan (the engine's frame)."""
+    nw = pn.narwhals_module()
+    unit = check_time_unit(time_unit)
+    pn.check_end(calibration_end, "calibration_end")
+    pn.check_end(holdout_end, "holdout_end")
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
+    check_output_names(
+        "customer_id", customer_id, _split_outputs(amount), "calibration_holdout_split"
     )
-    if amount is not None:
-        repeat = (
-            per_period.join(first.select(customer_id, "__first"), on=customer_id)
-            .filter(nw.col(PERIOD) != nw.col("__first"))
-            .group_by(customer_id)
-            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+    cal_value = on_column_clock(calibration_end, "calibration_end", schema[timestamp])
+    hold_value = on_column_clock(holdout_end, "holdout_end", schema[timestamp])
+    if _as_datetime(hold_value) <= _as_datetime(cal_value):
+        raise ValueError(
+            f"holdout_end ({holdout_end}) must be after calibration_end ({calibration_end})"
         )
-        first = first.join(repeat, on=customer_id, how="left")
-
-    # stage 3: final ratios
-    if end is not None:
-        end_period: Any = nw.lit(end)
-    else:
-        end_period = nw.col("__last").max()
-    out = [
-        nw.col(customer_id),
-        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
-        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
-        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
-    ]
-    if amount is not None:
+    cal, hold = pn.literal_index(cal_value, unit), pn.literal_index(hold_value, unit)
+    has_amount = amount is not None
+    summary = _portable_summary(
+        nw, rows.filter(nw.col(PERIOD) <= cal), has_amount, cal, time_scaler
+    )
+    summary = summary.rename({c: f"{c}_cal" for c in _outputs(amount)})
+    later = rows.filter((nw.col(PERIOD) > cal) & (nw.col(PERIOD) <= hold))
+    aggs = [nw.len().alias("__n")]
+    if has_amount:
+        aggs.append(nw.col(AMOUNT).sum().alias("__total"))
+    per_period = later.group_by(pn.CID, PERIOD).agg(*aggs)
+    totals = [nw.len().cast(nw.Int64).alias("frequency_holdout")]
+    if has_amount:
+        totals.append(nw.col("__total").sum().alias("__total"))
+    holdout = per_period.group_by(pn.CID).agg(*totals)
+    frequency = nw.col("frequency_holdout").fill_null(0).cast(nw.Int64)
+    out = [*summary.collect_schema().names(), frequency.alias("frequency_holdout")]
+    if has_amount:
         out.append(
-            nw.when(nw.col("__n") > 1)
-            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            nw.when(frequency > 0)
+            .then(nw.col("__total") / frequency)
             .otherwise(0.0)
             .cast(nw.Float64)
-            .alias("monetary_value")
+            .alias("monetary_value_holdout")
         )
-    return first.select(out).sort(customer_id).rename({customer_id: user_id}).to_native()
+    out.append(nw.lit((hold - cal) / time_scaler).cast(nw.Float64).alias("duration_holdout"))
+    result = summary.join(holdout, on=pn.CID, how="left").select(out).sort(pn.CID)
+    return result.rename({pn.CID: customer_id}).to_native()
