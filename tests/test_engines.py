@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from loyaltymetrics import datasets, tables
+from loyaltymetrics import datasets, stats, tables
 from loyaltymetrics.tables import (
     _cohorts,
     _customer_summary,
@@ -523,3 +523,104 @@ def test_empty_logs_give_empty_tables() -> None:
         expected = _polars_plan(function, empty)
         assert out.height == expected.height == 0
         assert out.columns == expected.columns
+
+
+# -- the engine boundary (tables._engine) ---------------------------------------------------
+
+KIND_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("rfm_summary", {"amount": "amount"}),
+    ("cohort_retention", {}),
+    ("period_summary", {}),
+    ("survey_summary", {"by": "segment", "nps": "ltr"}),
+    ("customer_summary", {}),
+]
+EXPECTED_KIND = {
+    "polars": "polars.dataframe",
+    "polars-lazy": "polars.lazyframe",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "duckdb": "duckdb",
+    "dask": "dask",
+}
+
+
+@pytest.mark.parametrize(("function", "options"), KIND_CALLS, ids=[c[0] for c in KIND_CALLS])
+@pytest.mark.parametrize("name", sorted(EXPECTED_KIND))
+def test_every_table_function_returns_the_callers_frame_kind(
+    name: str, function: str, options: dict[str, Any]
+) -> None:
+    # issue 18 item 12: pandas in, pandas out (polars out before), and so on
+    if name == "dask" and function != "rfm_summary":
+        pytest.skip("Dask runs one function here (seconds per query); the others above")
+    if name == "pyarrow" and function == "customer_summary":
+        pytest.skip("a pyarrow Table cannot run customer_summary (approximate median)")
+    data = SURVEY if function == "survey_summary" else LOG
+    out = getattr(tables, function)(ENGINES[name](data), **options)
+    assert type(out).__module__.startswith(EXPECTED_KIND[name])
+    expected = getattr(tables, function)(data, **options)
+    assert_frame_equal(_to_polars(out), expected, check_dtypes=False)
+
+
+@pytest.mark.parametrize("function", ["calibration_holdout_split", "rfm_segments"])
+def test_polars_only_table_functions_return_pandas_for_pandas(function: str) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    if function == "rfm_segments":
+        data, options = tables.rfm_summary(LOG, amount="amount"), {}
+    else:
+        data = LOG
+        options = {"calibration_end": dt.date(2020, 12, 31), "holdout_end": dt.date(2021, 5, 31)}
+    out = getattr(tables, function)(data.to_pandas(), **options)
+    assert isinstance(out, pd.DataFrame)
+    pd.testing.assert_frame_equal(out, getattr(tables, function)(data, **options).to_pandas())
+
+
+def _single_detractor() -> pl.DataFrame:
+    return pl.DataFrame({"segment": ["a", "b", "b"], "ltr": [3.0, 10.0, 0.0]})
+
+
+@pytest.mark.parametrize(
+    "name", [*ENGINES, pytest.param("spark", marks=pytest.mark.spark)], ids=[*ENGINES, "spark"]
+)
+def test_single_detractor_nps_interval_is_minus_100_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str
+) -> None:
+    # issue 18 item 10: the portable plan gave -98.5, an interval without its estimate
+    _, convert = to_engine(name)
+    out = _to_polars(tables.survey_summary(convert(_single_detractor()), by="segment", nps="ltr"))
+    row = out.row(0, named=True)
+    assert row["nps"] == -100.0
+    assert row["nps_low"] == -100.0
+    reference = stats.nps_interval([3.0])
+    assert (row["nps_low"], row["nps_high"]) == (reference.low, reference.high)
+    assert out.row(1, named=True)["nps"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "name", [*ENGINES, pytest.param("spark", marks=pytest.mark.spark)], ids=[*ENGINES, "spark"]
+)
+@pytest.mark.parametrize("by", [5, ["segment", 3], {"segment"}])
+def test_survey_summary_bad_by_names_the_argument_on_every_engine(
+    to_engine: Callable[[str], Engine], name: str, by: Any
+) -> None:
+    # issue 18 item 11: polars said "'int' object is not iterable"
+    _, convert = to_engine(name)
+    with pytest.raises(TypeError, match=r"^by must be a column name or a list of names; got "):
+        tables.survey_summary(convert(_single_detractor()), by=by, nps="ltr")
+
+
+@pytest.mark.parametrize("function", sorted(PORTABLE))
+def test_portable_plans_take_the_public_parameters(function: str) -> None:
+    # the boundary hands every option by name to the portable plan
+    import inspect
+
+    public = inspect.signature(getattr(tables, function)).parameters
+    portable = inspect.signature(PORTABLE[function]).parameters
+    assert list(portable) == list(public)
+
+
+def test_the_boundary_rejects_other_objects_naming_the_argument() -> None:
+    with pytest.raises(TypeError, match=r"^survey must be a polars DataFrame or LazyFrame"):
+        tables.survey_summary([1, 2], nps="ltr")
+    with pytest.raises(TypeError, match=r"^rfm must be a polars DataFrame or LazyFrame"):
+        tables.rfm_segments({"frequency": [1]})

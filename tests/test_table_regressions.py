@@ -124,7 +124,8 @@ def test_days_and_months_of_an_aware_log_are_local(engine: str) -> None:
     log = log.with_columns(pl.col("timestamp").dt.convert_time_zone(KOLKATA))
     convert = _engines(KOLKATA)[engine]
     cohorts = _to_polars(tables.cohort_retention(convert(log), period="1mo"))
-    assert cohorts.select("cohort", "period_index", "active").rows() == [
+    # (pandas out holds the cohort's first day as a datetime64 at midnight)
+    assert cohorts.select(pl.col("cohort").cast(pl.Date), "period_index", "active").rows() == [
         (dt.date(2024, 2, 1), 0, 1)
     ]
     days = _to_polars(tables.rfm_summary(convert(log), time_unit="D"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -16,11 +17,54 @@ TIME_UNITS: dict[str, str] = {
 """The purchase-period units accepted by the table functions."""
 
 # 1970-01-01 (day 0) is a Thursday; Monday 1969-12-29 is day -3, so weeks are (day + 3) // 7.
-_MONDAY_OFFSET = 3
+MONDAY_OFFSET = 3
+EPOCH = dt.date(1970, 1, 1)
+"""Day 0 of the day numbers, week numbers and hour numbers; month 0 is its January."""
 # Months, quarters and years are counted from January 1970 too, so that periods of n of
-# them start where the days' and weeks' do: at the epoch, then every n units (before
-# 2026-12 they were counted from January of year 0, which put 7mo or 3y periods elsewhere).
-EPOCH_YEAR = 1970
+# them start where the days' and weeks' do: at the epoch, then every n units (counted
+# from January of year 0 before, 7mo or 3y periods started elsewhere than documented).
+EPOCH_YEAR = EPOCH.year
+
+_MONTHS_PER = {"M": 1, "Q": 3, "Y": 12}
+
+IntT = TypeVar("IntT")
+"""An integer-like: a Python int, a polars or a narwhals integer expression."""
+
+
+def unit_basis(unit: str) -> str:
+    """What a period index is counted in: ``"day"`` (D, W), ``"month"`` (M, Q, Y), ``"hour"``."""
+    return "day" if unit in ("D", "W") else "hour" if unit == "h" else "month"
+
+
+def bucket(base: IntT, unit: str, n: int = 1) -> IntT:
+    """The period index of `unit` (times `n`) from its `unit_basis` number.
+
+    The one definition of the calendar numbering, for polars, narwhals and Python ints:
+    days and hours since 1970-01-01 are their own index, Monday–Sunday weeks are
+    ``(day + 3) // 7`` (day 0 is a Thursday), months since January 1970 are
+    ``(year − 1970) * 12 + month − 1``, quarters ``month // 3`` and years ``month // 12``, and
+    periods of `n` units are ``index // n`` (counted from the epoch, so that a `"2w"`
+    period starts on a Monday an even number of weeks after 1969-12-29).
+    """
+    x: Any = base
+    if unit == "W":
+        x = (x + MONDAY_OFFSET) // 7
+    elif unit in ("Q", "Y"):
+        x = x // _MONTHS_PER[unit]
+    result: IntT = x // n if n > 1 else x
+    return result
+
+
+def first_of(index: IntT, unit: str, n: int = 1) -> IntT:
+    """The inverse of `bucket`: the first day number (D, W) or month number of a period."""
+    first: Any = index
+    first = first * n
+    if unit == "W":
+        first = first * 7 - MONDAY_OFFSET
+    elif unit in _MONTHS_PER:
+        first = first * _MONTHS_PER[unit]
+    result: IntT = first
+    return result
 
 
 def check_time_unit(time_unit: object) -> str:
@@ -67,13 +111,9 @@ def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
         # repeated hour of the autumn change is one period, the skipped spring one none.
         return (local_clock(expr, dtype).dt.epoch("s") // 3600).cast(pl.Int64)
     if time_unit == "M":
-        return (
-            (expr.dt.year().cast(pl.Int64) - EPOCH_YEAR) * 12 + expr.dt.month().cast(pl.Int64) - 1
-        )
-    days = local_date(expr, dtype).cast(pl.Int64)
-    if time_unit == "W":
-        return (days + _MONDAY_OFFSET) // 7
-    return days
+        year = expr.dt.year().cast(pl.Int64) - EPOCH_YEAR
+        return year * 12 + expr.dt.month().cast(pl.Int64) - 1
+    return bucket(local_date(expr, dtype).cast(pl.Int64), time_unit)
 
 
 def on_column_clock(value: object, name: str, ts_dtype: pl.DataType) -> dt.date:
@@ -102,14 +142,10 @@ def on_column_clock(value: object, name: str, ts_dtype: pl.DataType) -> dt.date:
 
 def literal_period(value: object, name: str, time_unit: str, ts_dtype: pl.DataType) -> pl.Expr:
     """The period index of a Python ``date``/``datetime`` argument, as a polars literal."""
-    value = on_column_clock(value, name, ts_dtype)
+    value = on_column_clock(value, name, ts_dtype)  # a date or datetime, or it raised
     if isinstance(value, dt.datetime):
         return period_index(pl.lit(value, dtype=pl.Datetime("us")), pl.Datetime("us"), time_unit)
-    if isinstance(value, dt.date):
-        return period_index(pl.lit(value, dtype=pl.Date), pl.Date(), time_unit)
-    raise TypeError(
-        f"{name} must be a datetime.date or datetime.datetime; got {type(value).__name__} {value!r}"
-    )
+    return period_index(pl.lit(value, dtype=pl.Date), pl.Date(), time_unit)
 
 
 # Calendar periods for cohort and period tables: "<n><unit>" with unit d, w, mo, q, y.
@@ -157,24 +193,19 @@ def calendar_index(expr: pl.Expr, dtype: pl.DataType, unit: str, n: int) -> pl.E
     January 1970, June 1970, ..., and ``2d`` ones on the even day numbers since 1970-01-01.
     Index 0 is the period that starts at the epoch.
     """
-    if unit == "Q":
-        base = period_index(expr, dtype, "M") // 3
-    elif unit == "Y":
+    if unit == "Y":  # the year itself: cheaper than months // 12, the same number
         base = expr.dt.year().cast(pl.Int64) - EPOCH_YEAR
-    else:
-        base = period_index(expr, dtype, unit)
-    return base // n if n > 1 else base
+        return base // n if n > 1 else base
+    basis = "M" if unit_basis(unit) == "month" else "D"  # months or days, then the unit
+    return bucket(period_index(expr, dtype, basis), unit, n)
 
 
 def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
     """The first day (``Date``) of the calendar period with the given index."""
-    first = index * n
-    if unit == "D":
+    first = first_of(index, unit, n)
+    if unit_basis(unit) == "day":
         return first.cast(pl.Int32).cast(pl.Date)
-    if unit == "W":
-        return (first * 7 - _MONDAY_OFFSET).cast(pl.Int32).cast(pl.Date)
-    months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
-    return pl.date(months // 12 + EPOCH_YEAR, months % 12 + 1, 1)
+    return pl.date(first // 12 + EPOCH_YEAR, first % 12 + 1, 1)
 
 
 UNITS_PER_MONTH: dict[str, float] = {

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats as _sps
 
+from . import _rules
 from . import _validation as v
 from ._typing import Answers, FloatArray, RealInput
 
@@ -126,12 +127,7 @@ def _r(x: float) -> str:
     return f"{x:.4g}" if abs(x) >= 1 else f"{x:.4f}".rstrip("0")
 
 
-def _z(confidence: object) -> float:
-    """Validate `confidence` in (0, 1) and return the two-sided normal quantile."""
-    c = v.as_scalar(confidence, "confidence")
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got confidence={v.fmt(c)}")
-    return float(_sps.norm.ppf(0.5 + c / 2.0))
+_z = _rules.z_quantile  # confidence -> two-sided normal quantile, validated
 
 
 # ------------------------------------------------------------------ proportions
@@ -146,10 +142,7 @@ def proportion_bounds(
     with np.errstate(divide="ignore", invalid="ignore"):
         p = successes / n
         if method == "wilson":
-            z2n = z * z / n
-            centre = (p + z2n / 2.0) / (1.0 + z2n)
-            half = z / (1.0 + z2n) * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))
-            low, high = centre - half, centre + half
+            low, high = _rules.wilson_bounds(successes, n, z, _rules.NUMPY)
         elif method == "agresti_coull":
             n_t = n + z * z
             p_t = (successes + z * z / 2.0) / n_t
@@ -291,24 +284,22 @@ def _nps_counts(scores: Answers, weights: Any) -> tuple[float, float, float, flo
 def nps_bounds(
     p: FloatArray, d: FloatArray, n: FloatArray, z: float, method: str
 ) -> tuple[FloatArray, FloatArray]:
-    """Vectorised NPS bounds in points from shares ``p``, ``d`` and sample size ``n``."""
-    observed = 100.0 * (p - d)
+    """Vectorised NPS bounds in points from shares ``p``, ``d`` and sample size ``n``.
+
+    `loyaltymetrics._rules.nps_bounds` on the counts ``p n`` and ``d n``, which is also
+    what `tables.survey_summary` computes on every engine.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "adjusted_wald":
-            n_adj = n + 3.0
-            p = (p * n + 0.75) / n_adj
-            d = (d * n + 0.75) / n_adj
-            n = n_adj
-        centre = p - d
-        se = np.sqrt((p + d - centre * centre) / n)
-    low = np.clip(100.0 * (centre - z * se), -100.0, 100.0)
-    high = np.clip(100.0 * (centre + z * se), -100.0, 100.0)
-    if method == "adjusted_wald":
-        # the adjusted centre moves towards 0; with one or two answers the interval would
-        # otherwise exclude the observed score (e.g. [-98.5, 48.5] for a single detractor)
-        low, high = np.fmin(low, observed), np.fmax(high, observed)
-    empty = ~(n > (3.0 if method == "adjusted_wald" else 0.0))
-    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+        low, high = _rules.nps_bounds(
+            p * n,
+            d * n,
+            n,
+            100.0 * (p - d),
+            z,
+            _rules.NUMPY,
+            adjusted=method == "adjusted_wald",
+        )
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
 
 
 def nps_interval(
@@ -507,12 +498,8 @@ def compare_nps(
         nan = math.nan
         return Comparison(nan, nan, nan, nan, nan, c, "adjusted_wald", na, nb)
 
-    def adjusted(p: float, d: float, n: float) -> tuple[float, float]:
-        pp, dd = (p * n + 0.75) / (n + 3), (d * n + 0.75) / (n + 3)
-        return pp - dd, (pp + dd - (pp - dd) ** 2) / (n + 3)
-
-    ea, va = adjusted(pa, da, na)
-    eb, vb = adjusted(pb, db, nb)
+    ea, va = _rules.nps_adjusted(pa * na, da * na, na)
+    eb, vb = _rules.nps_adjusted(pb * nb, db * nb, nb)
     delta = 100.0 * (ea - eb)
     se = 100.0 * math.sqrt(va + vb)
     stat = delta / se
@@ -678,8 +665,11 @@ def mean_interval(
         var = float((w * (xs - mean) ** 2).sum() / total) * n / (n - 1) if n > 1 else math.nan
     if not n > 1:
         return Interval(mean, math.nan, math.nan, c, "t", n)
-    half = float(_sps.t.ppf(0.5 + c / 2.0, n - 1)) * math.sqrt(var / n)
-    return Interval(mean, mean - half, mean + half, c, "t", n)
+    t = _rules.t_quantiles(np.array([n - 1.0]), c)
+    low, high = _rules.mean_bounds(
+        np.array([mean]), np.array([math.sqrt(var)]), np.array([n]), t, _rules.NUMPY
+    )
+    return Interval(mean, float(low[0]), float(high[0]), c, "t", n)
 
 
 def nps_sample_size(

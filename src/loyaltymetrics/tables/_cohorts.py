@@ -10,17 +10,15 @@ import polars as pl
 from loyaltymetrics._periods import calendar_index, calendar_start, on_column_clock, parse_period
 
 from . import _narwhals as pn
+from ._engine import PolarsFrame, table
 from ._narwhals import PERIOD
 from ._plumbing import (
-    FrameT,
-    accepts_pandas,
     check_log,
     check_partitions,
     customer_period_key,
     in_parts,
     key_parts,
     lazy_null_guard,
-    like,
 )
 
 
@@ -50,16 +48,118 @@ def _cohort_cells(activity: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataTy
     )
 
 
-@accepts_pandas
+def _cohort_rows(
+    active: pl.LazyFrame, end_index: pl.Expr | None, unit: str, n: int
+) -> pl.LazyFrame:
+    """The rows of `cohort_retention` from the active counts per cell (the last stage).
+
+    `active` has one row per observed (``__cohort``, ``period_index``) cell with a buyer,
+    its counts summed over the parts (cells of disjoint customers add up). The size of a
+    cohort is its cell at index 0 (everyone buys in their first period). Every cell from
+    index 0 up to the last observed period (the period of `end_index`, else the latest
+    active cell) gets a row, with ``active = 0`` where nobody bought: unobserved cells
+    are absent, never 0.
+    """
+    sizes = active.filter(pl.col("period_index") == 0).select(
+        "__cohort", pl.col("active").alias("cohort_size")
+    )
+    sizes = sizes.join(
+        active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
+        how="cross",
+    )
+    last_index = end_index if end_index is not None else pl.col("__last")
+    grid = sizes.with_columns(
+        pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias("period_index")
+    ).explode("period_index")
+    return (
+        grid.join(active, on=["__cohort", "period_index"], how="left")
+        .with_columns(pl.col("active").fill_null(0))
+        .sort("__cohort", "period_index")
+        .select(
+            calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
+            "period_index",
+            "cohort_size",
+            "active",
+            (pl.col("active") / pl.col("cohort_size")).alias("retention"),
+        )
+    )
+
+
+def _cohort_retention_portable(
+    tx: Any,
+    *,
+    customer_id: str,
+    timestamp: str,
+    period: str,
+    observation_end: dt.date | None,
+    partitions: int = 1,
+) -> Any:
+    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame."""
+    nw = pn.narwhals_module()
+    check_partitions(partitions, tx)
+    unit, n = parse_period(period)
+    end: list[int] = []  # the end period, once the timestamp's dtype is known
+
+    def bounds(frame: Any, schema: Any) -> tuple[Any, dict[str, Any]]:
+        kept = nw.col(PERIOD)
+        if observation_end is not None:
+            clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+            end.append(pn.literal_index(clock, unit, n))
+            kept = nw.when(kept <= end[0]).then(kept)
+        return pn.with_index(nw, frame, timestamp, unit, n), {"lo": kept.min(), "hi": kept.max()}
+
+    frame, _, stats = pn.validated(
+        nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
+    )
+    lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp})
+    customer_id, timestamp = pn.CID, pn.TS
+    rows = pn.with_index(nw, frame, timestamp, unit, n).select(customer_id, PERIOD)
+    if end:
+        rows = rows.filter(nw.col(PERIOD) <= end[0])
+    # one row per (customer, period with an order)
+    activity = rows.unique()
+    cohorts = activity.group_by(customer_id).agg(nw.col(PERIOD).min().alias("__cohort"))
+    sizes = cohorts.group_by("__cohort").agg(nw.len().alias("cohort_size"))
+    last = end[0] if end else hi
+    seed = pn.seed(nw, frame)
+    span = 0 if lo is None or last is None else last - lo + 1
+    cells = sizes.join(pn.grid(nw, seed, span, "period_index"), how="cross").filter(
+        nw.col("period_index") <= (last if last is not None else 0) - nw.col("__cohort")
+    )
+    active = (
+        activity.join(cohorts, on=customer_id)
+        .select("__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
+        .group_by("__cohort", "period_index")
+        .agg(nw.len().alias("active"))
+    )
+    starts = pn.period_starts(nw, seed, lo, hi, unit, n, "cohort")
+    active_count = nw.col("active").fill_null(0).cast(nw.Int64)
+    result = (
+        cells.join(active, on=["__cohort", "period_index"], how="left")
+        .join(starts, left_on="__cohort", right_on="__t", how="left")
+        .select(
+            "cohort",
+            nw.col("period_index").cast(nw.Int64),
+            nw.col("cohort_size").cast(nw.Int64),
+            active_count.alias("active"),
+            (active_count.cast(nw.Float64) / nw.col("cohort_size")).alias("retention"),
+        )
+        .sort("cohort", "period_index")
+    )
+    return result.to_native()
+
+
+@table(_cohort_retention_portable)
 def cohort_retention(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     timestamp: str = "timestamp",
     period: str = "1mo",
     observation_end: dt.date | None = None,
     partitions: int = 1,
-) -> FrameT:
+) -> PolarsFrame:
     r"""Acquisition-cohort retention as a long table: one row per (cohort, period index).
 
     A customer's cohort is the calendar period of their first order. For cohort $c$ and
@@ -147,15 +247,6 @@ def cohort_retention(
      (datetime.date(2024, 2, 1), 0, 1, 1, 1.0),
      (datetime.date(2024, 2, 1), 1, 1, 1, 1.0)]
     """
-    if pn.is_foreign_frame(tx):
-        check_partitions(partitions, tx)
-        return _cohort_retention_portable(  # type: ignore[no-any-return]
-            tx,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            period=period,
-            observation_end=observation_end,
-        )
     frame, lf, cid, ts, _, ts_dtype, labels = check_log(tx, customer_id, timestamp, None)
     unit, n = parse_period(period)
     end_index: pl.Expr | None = None
@@ -178,36 +269,7 @@ def cohort_retention(
             activity = activity.filter(pl.col(PERIOD) <= end_index)
         return _cohort_cells(activity, part_tx, cid, dtype)
 
-    # cells of disjoint customers add up; the size of a cohort is its cell at index 0
-    # (everyone buys in their first period), the last period the latest active cell
-    def finish(active: pl.LazyFrame) -> pl.LazyFrame:
-        sizes = active.filter(pl.col("period_index") == 0).select(
-            "__cohort", pl.col("active").alias("cohort_size")
-        )
-        sizes = sizes.join(
-            active.select((pl.col("__cohort") + pl.col("period_index")).max().alias("__last")),
-            how="cross",
-        )
-        last_index = end_index if end_index is not None else pl.col("__last")
-        grid = sizes.with_columns(
-            pl.int_ranges(0, last_index - pl.col("__cohort") + 1, dtype=pl.Int64).alias(
-                "period_index"
-            )
-        ).explode("period_index")
-        return (
-            grid.join(active, on=["__cohort", "period_index"], how="left")
-            .with_columns(pl.col("active").fill_null(0))
-            .sort("__cohort", "period_index")
-            .select(
-                calendar_start(pl.col("__cohort"), unit, n).alias("cohort"),
-                "period_index",
-                "cohort_size",
-                "active",
-                (pl.col("active") / pl.col("cohort_size")).alias("retention"),
-            )
-        )
-
-    result = in_parts(
+    return in_parts(
         frame,
         lf,
         cid,
@@ -215,70 +277,6 @@ def cohort_retention(
         check_partitions(partitions, tx),
         build,
         lambda f: f.group_by("__cohort", "period_index").agg(pl.col("active").sum()),
-        finish,
+        lambda active: _cohort_rows(active, end_index, unit, n),
         labels,
     )
-    return like(tx, result)  # type: ignore[return-value]
-
-
-def _cohort_retention_portable(
-    tx: Any,
-    *,
-    customer_id: str,
-    timestamp: str,
-    period: str,
-    observation_end: dt.date | None,
-) -> Any:
-    """`tables.cohort_retention` as a portable narwhals plan; returns the engine's frame."""
-    nw = pn.narwhals_module()
-    unit, n = parse_period(period)
-    end: list[int] = []  # the end period, once the timestamp's dtype is known
-
-    def bounds(frame: Any, schema: Any) -> tuple[Any, dict[str, Any]]:
-        kept = nw.col(PERIOD)
-        if observation_end is not None:
-            clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
-            end.append(pn.literal_index(clock, unit, n))
-            kept = nw.when(kept <= end[0]).then(kept)
-        return pn.with_index(nw, frame, timestamp, unit, n), {"lo": kept.min(), "hi": kept.max()}
-
-    frame, _, stats = pn.validated(
-        nw, tx, pn.log_columns(customer_id, timestamp, None), extra=bounds
-    )
-    lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
-    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp})
-    customer_id, timestamp = pn.CID, pn.TS
-    rows = pn.with_index(nw, frame, timestamp, unit, n).select(customer_id, PERIOD)
-    if end:
-        rows = rows.filter(nw.col(PERIOD) <= end[0])
-    # one row per (customer, period with an order)
-    activity = rows.unique()
-    cohorts = activity.group_by(customer_id).agg(nw.col(PERIOD).min().alias("__cohort"))
-    sizes = cohorts.group_by("__cohort").agg(nw.len().alias("cohort_size"))
-    last = end[0] if end else hi
-    seed = pn.seed(nw, frame)
-    span = 0 if lo is None or last is None else last - lo + 1
-    cells = sizes.join(pn.grid(nw, seed, span, "period_index"), how="cross").filter(
-        nw.col("period_index") <= (last if last is not None else 0) - nw.col("__cohort")
-    )
-    active = (
-        activity.join(cohorts, on=customer_id)
-        .select("__cohort", (nw.col(PERIOD) - nw.col("__cohort")).alias("period_index"))
-        .group_by("__cohort", "period_index")
-        .agg(nw.len().alias("active"))
-    )
-    starts = pn.period_starts(nw, seed, lo, hi, unit, n, "cohort")
-    active_count = nw.col("active").fill_null(0).cast(nw.Int64)
-    result = (
-        cells.join(active, on=["__cohort", "period_index"], how="left")
-        .join(starts, left_on="__cohort", right_on="__t", how="left")
-        .select(
-            "cohort",
-            nw.col("period_index").cast(nw.Int64),
-            nw.col("cohort_size").cast(nw.Int64),
-            active_count.alias("active"),
-            (active_count.cast(nw.Float64) / nw.col("cohort_size")).alias("retention"),
-        )
-        .sort("cohort", "period_index")
-    )
-    return result.to_native()

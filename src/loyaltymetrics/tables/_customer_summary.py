@@ -10,10 +10,9 @@ import polars as pl
 from loyaltymetrics._periods import literal_period, local_clock, on_column_clock, period_index
 
 from . import _narwhals as pn
+from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD, TS
 from ._plumbing import (
-    FrameT,
-    accepts_pandas,
     by_customer,
     check_log,
     check_output_names,
@@ -23,13 +22,127 @@ from ._plumbing import (
     in_parts,
     key_parts,
     lazy_null_guard,
-    like,
 )
 
 
-@accepts_pandas
+def _customer_summary_portable(
+    tx: Any,
+    *,
+    customer_id: str,
+    timestamp: str,
+    amount: str,
+    observation_end: dt.date | None,
+    discount: str | None,
+    partitions: int = 1,
+) -> Any:
+    """`tables.customer_summary` as a portable narwhals plan; returns the engine's frame.
+
+    The median gap needs an exact group median: narwhals' ``median`` aggregation is exact
+    on DuckDB, Spark, Dask and pandas, but approximate (a t-digest) on pyarrow, so a
+    pyarrow Table raises ``NotImplementedError`` here.
+    """
+    nw = pn.narwhals_module()
+    check_partitions(partitions, tx)
+    if observation_end is not None:
+        pn.check_end(observation_end)
+    columns = [*pn.log_columns(customer_id, timestamp, amount), ("discount", discount, "boolean")]
+    frame, schema, stats = pn.validated(
+        nw,
+        tx,
+        columns,
+        extra=lambda frame, _: (
+            pn.with_index(nw, frame, timestamp, "D"),
+            {"last_day": nw.col(PERIOD).max()},
+        ),
+    )
+    check_output_names("customer_id", customer_id, _outputs(discount), "customer_summary")
+    clock: dt.date | None = None
+    if observation_end is not None:
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+    if frame.implementation is nw.Implementation.PYARROW:
+        raise NotImplementedError(
+            "customer_summary cannot run on a pyarrow Table: median_interpurchase_days needs "
+            "an exact group median, and the pyarrow group-by median is approximate "
+            "(t-digest). Convert first: tables.customer_summary(polars.from_arrow(table), ...)"
+        )
+    if clock is not None:
+        end_day: int | None = pn.literal_index(clock, "D")
+    else:
+        end_day = pn.int_or_none(stats["last_day"])
+    timed = isinstance(clock, dt.datetime) and isinstance(schema[timestamp], nw.Datetime)
+    frame, _ = pn.internal_log(
+        nw,
+        frame,
+        {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount, _DISCOUNT: discount},
+    )
+    user_id, cid, timestamp = customer_id, pn.CID, pn.TS
+    cols = [
+        nw.col(cid),
+        nw.col(timestamp),
+        nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT),
+    ]
+    if discount is not None:
+        cols.append(nw.col(_DISCOUNT).cast(nw.Float64).alias("__discount"))
+    orders = pn.with_index(nw, frame.select(cols), timestamp, "D")
+    if isinstance(clock, dt.datetime) and timed:
+        # orders after the end are ignored exactly: on the end day, compare the time of
+        # day (hour, minute, second, microsecond on the column's clock) with the end's
+        ts = nw.col(timestamp).dt
+        second = ts.hour() * 3600 + ts.minute() * 60 + ts.second()
+        end_second = clock.hour * 3600 + clock.minute * 60 + clock.second
+        on_time = (second < end_second) | (
+            (second == end_second) & (ts.microsecond() <= clock.microsecond)
+        )
+        orders = orders.filter((nw.col(PERIOD) < end_day) | ((nw.col(PERIOD) == end_day) & on_time))
+    elif observation_end is not None:
+        orders = orders.filter(nw.col(PERIOD) <= end_day)
+    aggs = [
+        nw.len().alias("orders"),
+        nw.col(AMOUNT).sum().alias("revenue"),
+        nw.col(timestamp).min().alias("first_order"),
+        nw.col(timestamp).max().alias("last_order"),
+        nw.col(PERIOD).min().alias("__first_day"),
+        nw.col(PERIOD).max().alias("__last_day"),
+    ]
+    if discount is not None:
+        aggs.append(nw.col("__discount").mean().alias("discount_share"))
+    per_customer = orders.group_by(cid).agg(*aggs)
+    days = orders.select(cid, PERIOD).unique()
+    gaps = (
+        _with_previous(nw, days, cid, PERIOD)
+        .filter(~nw.col("__prev").is_null())
+        .select(cid, (nw.col(PERIOD) - nw.col("__prev")).cast(nw.Float64).alias("__gap"))
+        .group_by(cid)
+        .agg(nw.col("__gap").count().alias("__gaps"), nw.col("__gap").median().alias("__median"))
+    )
+    purchase_days = nw.col("__gaps").fill_null(0).cast(nw.Int64) + 1
+    span = (nw.col("__last_day") - nw.col("__first_day")).cast(nw.Float64)
+    out = [
+        nw.col(cid),
+        nw.col("orders").cast(nw.Int64),
+        nw.col("revenue").cast(nw.Float64),
+        "first_order",
+        "last_order",
+        (nw.col("revenue") / nw.col("orders")).cast(nw.Float64).alias("average_order_value"),
+        purchase_days.alias("purchase_days"),
+        nw.when(purchase_days > 1)
+        .then(span / nw.when(purchase_days > 1).then(purchase_days - 1).otherwise(1))
+        .cast(nw.Float64)
+        .alias("mean_interpurchase_days"),
+        nw.col("__median").cast(nw.Float64).alias("median_interpurchase_days"),
+        (nw.lit(end_day if end_day is not None else 0) - nw.col("__first_day"))
+        .cast(nw.Float64)
+        .alias("tenure_days"),
+    ]
+    if discount is not None:
+        out.append(nw.col("discount_share").cast(nw.Float64))
+    result = per_customer.join(gaps, on=cid, how="left").select(out).sort(cid)
+    return result.rename({cid: user_id}).to_native()
+
+
+@table(_customer_summary_portable)
 def customer_summary(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     timestamp: str = "timestamp",
@@ -37,7 +150,7 @@ def customer_summary(
     observation_end: dt.date | None = None,
     discount: str | None = None,
     partitions: int = 1,
-) -> FrameT:
+) -> PolarsFrame:
     r"""One row per customer: orders, revenue, order dates, AOV, repurchase cycle, tenure.
 
     For a customer with orders on the distinct days $d_1 < \dots < d_k$ up to the
@@ -127,16 +240,6 @@ def customer_summary(
     ...            "tenure_days").rows()
     [(1, 4, 60.0, 3, 15.0, 15.0, 31.0), (2, 1, 8.0, 1, None, None, 12.0)]
     """
-    if pn.is_foreign_frame(tx):
-        check_partitions(partitions, tx)
-        return _customer_summary_portable(  # type: ignore[no-any-return]
-            tx,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            observation_end=observation_end,
-            discount=discount,
-        )
     extra: dict[str, tuple[str, object]] = {}
     if discount is not None:
         extra[_DISCOUNT] = ("discount", discount)
@@ -196,7 +299,7 @@ def customer_summary(
     ]
     if discount is not None:
         out_cols.append((pl.col("__discounted") / pl.col("orders")).alias("discount_share"))
-    result = in_parts(
+    return in_parts(
         frame,
         lf,
         cid,
@@ -207,7 +310,6 @@ def customer_summary(
         lambda f: f.select(out_cols).rename({cid: labels[cid]}),
         labels,
     )
-    return like(tx, result)  # type: ignore[return-value]
 
 
 _DISCOUNT = "__lm_discount"
@@ -319,116 +421,3 @@ def _with_previous(nw: Any, frame: Any, key: str, value: str) -> Any:
         return shifted.with_columns(
             nw.when(same_key).then(nw.col("__lm_prev")).alias("__prev")
         ).drop("__lm_prev_key", "__lm_prev")
-
-
-def _customer_summary_portable(
-    tx: Any,
-    *,
-    customer_id: str,
-    timestamp: str,
-    amount: str,
-    observation_end: dt.date | None,
-    discount: str | None,
-) -> Any:
-    """`tables.customer_summary` as a portable narwhals plan; returns the engine's frame.
-
-    The median gap needs an exact group median: narwhals' ``median`` aggregation is exact
-    on DuckDB, Spark, Dask and pandas, but approximate (a t-digest) on pyarrow, so a
-    pyarrow Table raises ``NotImplementedError`` here.
-    """
-    nw = pn.narwhals_module()
-    if observation_end is not None:
-        pn.check_end(observation_end)
-    columns = [*pn.log_columns(customer_id, timestamp, amount), ("discount", discount, "boolean")]
-    frame, schema, stats = pn.validated(
-        nw,
-        tx,
-        columns,
-        extra=lambda frame, _: (
-            pn.with_index(nw, frame, timestamp, "D"),
-            {"last_day": nw.col(PERIOD).max()},
-        ),
-    )
-    check_output_names("customer_id", customer_id, _outputs(discount), "customer_summary")
-    clock: dt.date | None = None
-    if observation_end is not None:
-        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
-    if frame.implementation is nw.Implementation.PYARROW:
-        raise NotImplementedError(
-            "customer_summary cannot run on a pyarrow Table: median_interpurchase_days needs "
-            "an exact group median, and the pyarrow group-by median is approximate "
-            "(t-digest). Convert first: tables.customer_summary(polars.from_arrow(table), ...)"
-        )
-    if clock is not None:
-        end_day: int | None = pn.literal_index(clock, "D")
-    else:
-        end_day = pn.int_or_none(stats["last_day"])
-    timed = isinstance(clock, dt.datetime) and isinstance(schema[timestamp], nw.Datetime)
-    frame, _ = pn.internal_log(
-        nw,
-        frame,
-        {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount, _DISCOUNT: discount},
-    )
-    user_id, cid, timestamp = customer_id, pn.CID, pn.TS
-    cols = [
-        nw.col(cid),
-        nw.col(timestamp),
-        nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT),
-    ]
-    if discount is not None:
-        cols.append(nw.col(_DISCOUNT).cast(nw.Float64).alias("__discount"))
-    orders = pn.with_index(nw, frame.select(cols), timestamp, "D")
-    if isinstance(clock, dt.datetime) and timed:
-        # orders after the end are ignored exactly: on the end day, compare the time of
-        # day (hour, minute, second, microsecond on the column's clock) with the end's
-        ts = nw.col(timestamp).dt
-        second = ts.hour() * 3600 + ts.minute() * 60 + ts.second()
-        end_second = clock.hour * 3600 + clock.minute * 60 + clock.second
-        on_time = (second < end_second) | (
-            (second == end_second) & (ts.microsecond() <= clock.microsecond)
-        )
-        orders = orders.filter((nw.col(PERIOD) < end_day) | ((nw.col(PERIOD) == end_day) & on_time))
-    elif observation_end is not None:
-        orders = orders.filter(nw.col(PERIOD) <= end_day)
-    aggs = [
-        nw.len().alias("orders"),
-        nw.col(AMOUNT).sum().alias("revenue"),
-        nw.col(timestamp).min().alias("first_order"),
-        nw.col(timestamp).max().alias("last_order"),
-        nw.col(PERIOD).min().alias("__first_day"),
-        nw.col(PERIOD).max().alias("__last_day"),
-    ]
-    if discount is not None:
-        aggs.append(nw.col("__discount").mean().alias("discount_share"))
-    per_customer = orders.group_by(cid).agg(*aggs)
-    days = orders.select(cid, PERIOD).unique()
-    gaps = (
-        _with_previous(nw, days, cid, PERIOD)
-        .filter(~nw.col("__prev").is_null())
-        .select(cid, (nw.col(PERIOD) - nw.col("__prev")).cast(nw.Float64).alias("__gap"))
-        .group_by(cid)
-        .agg(nw.col("__gap").count().alias("__gaps"), nw.col("__gap").median().alias("__median"))
-    )
-    purchase_days = nw.col("__gaps").fill_null(0).cast(nw.Int64) + 1
-    span = (nw.col("__last_day") - nw.col("__first_day")).cast(nw.Float64)
-    out = [
-        nw.col(cid),
-        nw.col("orders").cast(nw.Int64),
-        nw.col("revenue").cast(nw.Float64),
-        "first_order",
-        "last_order",
-        (nw.col("revenue") / nw.col("orders")).cast(nw.Float64).alias("average_order_value"),
-        purchase_days.alias("purchase_days"),
-        nw.when(purchase_days > 1)
-        .then(span / nw.when(purchase_days > 1).then(purchase_days - 1).otherwise(1))
-        .cast(nw.Float64)
-        .alias("mean_interpurchase_days"),
-        nw.col("__median").cast(nw.Float64).alias("median_interpurchase_days"),
-        (nw.lit(end_day if end_day is not None else 0) - nw.col("__first_day"))
-        .cast(nw.Float64)
-        .alias("tenure_days"),
-    ]
-    if discount is not None:
-        out.append(nw.col("discount_share").cast(nw.Float64))
-    result = per_customer.join(gaps, on=cid, how="left").select(out).sort(cid)
-    return result.rename({cid: user_id}).to_native()

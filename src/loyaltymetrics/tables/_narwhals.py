@@ -51,11 +51,12 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from loyaltymetrics._periods import EPOCH, MONDAY_OFFSET, bucket, first_of, unit_basis
+from loyaltymetrics._rules import Namespace
+
 PERIOD = "__lm_period"
 AMOUNT = "__lm_amount"
 _DIGITS = 16  # base of the integer and day grids built from cross joins
-_EPOCH = dt.date(1970, 1, 1)
-_MONDAY_OFFSET = 3  # 1970-01-01 is a Thursday: weeks (Monday to Sunday) are (day + 3) // 7
 
 
 def narwhals_module() -> Any:
@@ -235,12 +236,7 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
         parts.append(hour.alias("__lm_h"))
     out = frame.with_columns(parts)
     if unit in ("M", "Q", "Y"):
-        months = (y - _EPOCH.year) * 12 + m - 1
-        out = out.with_columns(
-            (months if unit == "M" else y - _EPOCH.year if unit == "Y" else months // 3).alias(
-                PERIOD
-            )
-        )
+        out = out.with_columns(bucket((y - EPOCH.year) * 12 + m - 1, unit).alias(PERIOD))
     else:
         steps = [
             {
@@ -261,7 +257,7 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
         )
         steps.append({PERIOD: days})
         if unit == "W":
-            steps.append({PERIOD: (nw.col(PERIOD) + _MONDAY_OFFSET) // 7})
+            steps.append({PERIOD: bucket(nw.col(PERIOD), unit)})
         if unit == "h":
             steps.append({PERIOD: nw.col(PERIOD) * 24 + nw.col("__lm_h")})
         for step in steps:
@@ -278,28 +274,21 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
 
 def literal_index(value: dt.date, unit: str, n: int = 1) -> int:
     """The period index of a Python date/datetime, as ``with_index``."""
-    months = (value.year - _EPOCH.year) * 12 + value.month - 1
-    days = value.toordinal() - _EPOCH.toordinal()
-    base = {
-        "D": days,
-        "W": (days + _MONDAY_OFFSET) // 7,
-        "M": months,
-        "Q": months // 3,
-        "Y": value.year - _EPOCH.year,
-        "h": days * 24 + (value.hour if isinstance(value, dt.datetime) else 0),
-    }[unit]
-    return base // n
+    days = value.toordinal() - EPOCH.toordinal()
+    basis = unit_basis(unit)
+    if basis == "day":
+        return bucket(days, unit, n)
+    if basis == "hour":
+        return bucket(days * 24 + (value.hour if isinstance(value, dt.datetime) else 0), unit, n)
+    return bucket((value.year - EPOCH.year) * 12 + value.month - 1, unit, n)
 
 
 def period_start_date(index: int, unit: str, n: int) -> dt.date:
     """First day of the calendar period with the given index (``_periods.calendar_start``)."""
-    first = index * n
-    if unit == "D":
-        return _EPOCH + dt.timedelta(days=first)
-    if unit == "W":
-        return _EPOCH + dt.timedelta(days=first * 7 - _MONDAY_OFFSET)
-    months = first * 3 if unit == "Q" else first * 12 if unit == "Y" else first
-    return dt.date(months // 12 + _EPOCH.year, months % 12 + 1, 1)
+    first = first_of(index, unit, n)
+    if unit_basis(unit) == "day":
+        return EPOCH + dt.timedelta(days=first)
+    return dt.date(first // 12 + EPOCH.year, first % 12 + 1, 1)
 
 
 # -- grids: every integer / every period between two bounds, built in the engine ----------
@@ -353,15 +342,15 @@ def period_starts(
 ) -> Any:
     """Rows ``__t`` = lo, ..., hi (Int64) with ``name``, the first day (Date) of period ``__t``."""
     if lo is None or hi is None:  # no orders: no periods
-        empty = seed.select(nw.lit(0, nw.Int64).alias("__t"), nw.lit(_EPOCH).alias(name))
+        empty = seed.select(nw.lit(0, nw.Int64).alias("__t"), nw.lit(EPOCH).alias(name))
         return empty.filter(nw.col("__t") < 0)
     first, last = period_start_date(lo, unit, n), period_start_date(hi, unit, n)
     days = grid(nw, seed, (last - first).days + 1, "__i", first_day=first)
     # keep the days that start a period: integer arithmetic on the day number for days
     # and weeks, the calendar month for months, quarters and years
     if unit in ("D", "W"):
-        size, shift = (n, 0) if unit == "D" else (7 * n, _MONDAY_OFFSET)
-        number = nw.col("__i") + ((first - _EPOCH).days + shift)
+        size, shift = (n, 0) if unit == "D" else (7 * n, MONDAY_OFFSET)
+        number = nw.col("__i") + ((first - EPOCH).days + shift)
         days = days.with_columns((number // size).alias("__t"), (number % size).alias("__r"))
         starts = days.filter(nw.col("__r") == 0)
     else:
@@ -369,9 +358,7 @@ def period_starts(
         day = nw.col("__day")
         days = days.with_columns(
             (
-                (day.dt.year().cast(nw.Int64) - _EPOCH.year) * 12
-                + day.dt.month().cast(nw.Int64)
-                - 1
+                (day.dt.year().cast(nw.Int64) - EPOCH.year) * 12 + day.dt.month().cast(nw.Int64) - 1
             ).alias("__months"),
             day.dt.day().cast(nw.Int64).alias("__dom"),
         ).with_columns(
@@ -381,9 +368,33 @@ def period_starts(
     return starts.select("__t", nw.col("__day").cast(nw.Date).alias(name))
 
 
-def nw_null_if_zero(nw: Any, num: Any, den: Any) -> Any:
-    """``num / den`` as Float64, null where ``den`` is 0 (as ``tables._null_if_zero``)."""
-    return nw.when(den > 0).then(num.cast(nw.Float64) / den)
+def namespace(nw: Any) -> Namespace[Any]:
+    """The `loyaltymetrics._rules` namespace of narwhals expressions."""
+
+    def if_else(cond: Any, x: Any, y: Any) -> Any:
+        then = nw.when(cond).then(x)
+        return then if y is None else then.otherwise(y)
+
+    def cases(pairs: list[tuple[Any, float]], otherwise: Any) -> Any:
+        if not pairs:
+            return otherwise
+        (cond, x), *rest = pairs
+        chain = nw.when(cond).then(x)
+        for cond, x in rest:
+            chain = chain.when(cond).then(x)
+        return chain.otherwise(otherwise)
+
+    return Namespace(
+        sqrt=lambda x: x.sqrt(),
+        clip=lambda x, low, high: x.clip(low, high),
+        # not nw.min_horizontal: on Dask it fails ("objects are not co-aligned") after a
+        # group-by; the rules only take the min/max of two non-null values
+        fmin=lambda a, b: nw.when(a <= b).then(a).otherwise(b),
+        fmax=lambda a, b: nw.when(a >= b).then(a).otherwise(b),
+        if_else=if_else,
+        cases=cases,
+        to_float=lambda x: x.cast(nw.Float64),
+    )
 
 
 # -- rfm_summary --------------------------------------------------------------------------

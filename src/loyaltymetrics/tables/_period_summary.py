@@ -13,12 +13,12 @@ from loyaltymetrics._periods import (
     local_date,
     parse_period,
 )
+from loyaltymetrics._rules import POLARS, E, Namespace, null_if_zero
 
 from . import _narwhals as pn
+from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, AMT, PERIOD
 from ._plumbing import (
-    FrameT,
-    accepts_pandas,
     by_customer,
     check_log,
     check_partitions,
@@ -26,8 +26,6 @@ from ._plumbing import (
     in_parts,
     key_parts,
     lazy_null_guard,
-    like,
-    null_if_zero,
 )
 
 _PERIOD_COUNTS = (
@@ -112,9 +110,233 @@ def _period_counts(
     )
 
 
-@accepts_pandas
+def _rates(
+    *,
+    start: E,
+    new: E,
+    reactivated: E,
+    lost: E,
+    end: E,
+    orders: E,
+    revenue: E,
+    buyers: E,
+    repeat: E,
+    ns: Namespace[E],
+) -> dict[str, E]:
+    """The ratio columns of `period_summary`, null where the denominator is 0.
+
+    One definition for both plans (polars and portable): retention $(E - N - R)/S$,
+    churn $L/S$, average order value, purchase frequency (orders per buyer) and the
+    repeat purchase rate (share of buyers with two or more orders).
+    """
+    kept: Any = end  # E has the arithmetic operators; the TypeVar cannot say so
+    return {
+        "retention_rate": null_if_zero(kept - new - reactivated, start, ns),
+        "churn_rate": null_if_zero(lost, start, ns),
+        "average_order_value": null_if_zero(revenue, orders, ns),
+        "purchase_frequency": null_if_zero(orders, buyers, ns),
+        "repeat_purchase_rate": null_if_zero(repeat, buyers, ns),
+    }
+
+
+def _period_rows(counts: pl.LazyFrame, unit: str, n: int) -> pl.LazyFrame:
+    r"""The rows of `period_summary` from the summed per-period counts (the last stage).
+
+    `counts` has one row per period ``__t`` that had a flow or a sale, with the columns
+    `_PERIOD_COUNTS` summed over the parts. Every period from the first to the last one
+    with a buyer gets a row (periods without orders included, their counts 0). The base
+    at the end is the running sum of the flows, $E_t = \sum_{s \le t} (N_s + R_s - L_s)$,
+    the base at the start the previous end ($S_t = E_{t-1}$, 0 for the first period),
+    then the ratios (`_rates`). An empty log has null bounds and gives no rows.
+    """
+    bounds = counts.filter(pl.col("__buyers") > 0).select(
+        pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
+    )
+    grid = (
+        bounds.select(
+            pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
+        )
+        .explode("__t")
+        .drop_nulls("__t")
+    )
+    flows = ["customers_new", "customers_reactivated", "customers_lost"]
+    c = pl.col
+    rates = _rates(
+        start=c("customers_start"),
+        new=c("customers_new"),
+        reactivated=c("customers_reactivated"),
+        lost=c("customers_lost"),
+        end=c("customers_end"),
+        orders=c("orders"),
+        revenue=c("revenue"),
+        buyers=c("__buyers"),
+        repeat=c("__repeat"),
+        ns=POLARS,
+    )
+    return (
+        grid.join(counts, on="__t", how="left")
+        .with_columns(
+            pl.col([*flows, "orders", "__buyers", "__repeat"]).fill_null(0),
+            pl.col("revenue").fill_null(0.0),
+        )
+        .sort("__t")
+        .with_columns(
+            (c("customers_new") + c("customers_reactivated") - c("customers_lost"))
+            .cum_sum()
+            .alias("customers_end")
+        )
+        .with_columns(c("customers_end").shift(fill_value=0).alias("customers_start"))
+        .select(
+            calendar_start(c("__t"), unit, n).alias("period"),
+            "customers_start",
+            *flows,
+            "customers_end",
+            rates["retention_rate"].alias("retention_rate"),
+            rates["churn_rate"].alias("churn_rate"),
+            "orders",
+            "revenue",
+            *[rates[k].alias(k) for k in _SALES_RATES],
+        )
+    )
+
+
+_SALES_RATES = ("average_order_value", "purchase_frequency", "repeat_purchase_rate")
+
+
+def _period_summary_portable(
+    tx: Any,
+    *,
+    customer_id: str,
+    timestamp: str,
+    amount: str,
+    period: str,
+    active_window: int | None,
+    partitions: int = 1,
+) -> Any:
+    """`tables.period_summary` as a portable narwhals plan; returns the engine's frame.
+
+    The base at the end of period t (customers with an order in the window up to t) is
+    a set of (customer, t) rows; customers entering it are the anti-join of the base at t
+    with the base at t − 1, customers leaving it the reverse. Entering customers are new
+    (first order in t) or reactivated; no window function and no running sum is needed.
+    """
+    nw = pn.narwhals_module()
+    check_partitions(partitions, tx)
+    ns = pn.namespace(nw)
+    if amount is None:
+        raise TypeError("amount must be a column name (str); period_summary needs order values")
+    unit, n = parse_period(period)
+    window = check_active_window(active_window)
+    frame, _, stats = pn.validated(
+        nw,
+        tx,
+        pn.log_columns(customer_id, timestamp, amount),
+        extra=lambda frame, _: (
+            pn.with_index(nw, frame, timestamp, unit, n),
+            {"lo": nw.col(PERIOD).min(), "hi": nw.col(PERIOD).max()},
+        ),
+    )
+    lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
+    seed = pn.seed(nw, frame)
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    cid, t = pn.CID, "__t"
+    orders = pn.with_index(
+        nw,
+        frame.select(cid, pn.TS, nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT)),
+        pn.TS,
+        unit,
+        n,
+    ).select(cid, PERIOD, AMOUNT)
+    visits = orders.group_by(cid, PERIOD).agg(nw.len().alias("__orders"))
+    # in the base at the end of t: an order in t − window + 1, ..., t
+    base = visits.select(cid, nw.col(PERIOD).alias(t))
+    if window > 1:
+        base = (
+            base.join(pn.grid(nw, seed, window, "__j"), how="cross")
+            .select(cid, (nw.col(t) + nw.col("__j")).alias(t))
+            .unique()
+        )
+    before = base.select(cid, (nw.col(t) + 1).alias(t))  # in the base at the end of t − 1
+    # every count is a sum over rows keyed by period: one union, one group-by, one join
+    measures = {
+        "customers_new": nw.lit(0, nw.Int64),
+        "__entered": nw.lit(0, nw.Int64),
+        "customers_lost": nw.lit(0, nw.Int64),
+        "customers_end": nw.lit(0, nw.Int64),
+        "__start": nw.lit(0, nw.Int64),
+        "orders": nw.lit(0, nw.Int64),
+        "revenue": nw.lit(0.0, nw.Float64),
+        "__buyers": nw.lit(0, nw.Int64),
+        "__repeat": nw.lit(0, nw.Int64),
+    }
+    one = nw.lit(1, nw.Int64)
+
+    def rows(frame: Any, period: Any, **values: Any) -> Any:
+        cols = [values.get(name, zero).alias(name) for name, zero in measures.items()]
+        return frame.select(period.alias(t), *cols)
+
+    first_orders = visits.group_by(cid).agg(nw.col(PERIOD).min().alias(t))
+    parts = [
+        rows(first_orders, nw.col(t), customers_new=one),
+        rows(_anti_join(nw, base, before, [cid, t]), nw.col(t), __entered=one),
+        rows(_anti_join(nw, before, base, [cid, t]), nw.col(t), customers_lost=one),
+        rows(base, nw.col(t), customers_end=one),
+        rows(base, nw.col(t) + 1, __start=one),
+        rows(orders, nw.col(PERIOD), orders=one, revenue=nw.col(AMOUNT)),
+        rows(
+            visits,
+            nw.col(PERIOD),
+            __buyers=one,
+            __repeat=(nw.col("__orders") >= 2).cast(nw.Int64),
+        ),
+    ]
+    totals = nw.concat(parts).group_by(t).agg(nw.col(name).sum() for name in measures)
+    grid = pn.period_starts(nw, seed, lo, hi, unit, n, "period")
+    joined = grid.join(totals, on=t, how="left")
+
+    def count(name: str) -> Any:
+        return nw.col(name).fill_null(0).cast(nw.Int64)
+
+    start, new_c, lost_c, end = (
+        count("__start"),
+        count("customers_new"),
+        count("customers_lost"),
+        count("customers_end"),
+    )
+    reactivated = count("__entered") - new_c
+    orders_c, buyers_c = count("orders"), count("__buyers")
+    revenue = nw.col("revenue").fill_null(0.0).cast(nw.Float64)
+    rates = _rates(
+        start=start,
+        new=new_c,
+        reactivated=reactivated,
+        lost=lost_c,
+        end=end,
+        orders=orders_c,
+        revenue=revenue,
+        buyers=buyers_c,
+        repeat=count("__repeat"),
+        ns=ns,
+    )
+    result = joined.select(
+        "period",
+        start.alias("customers_start"),
+        new_c.alias("customers_new"),
+        reactivated.alias("customers_reactivated"),
+        lost_c.alias("customers_lost"),
+        end.alias("customers_end"),
+        rates["retention_rate"].alias("retention_rate"),
+        rates["churn_rate"].alias("churn_rate"),
+        orders_c.alias("orders"),
+        revenue.alias("revenue"),
+        *[rates[k].alias(k) for k in _SALES_RATES],
+    ).sort("period")
+    return result.to_native()
+
+
+@table(_period_summary_portable)
 def period_summary(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     timestamp: str = "timestamp",
@@ -122,7 +344,7 @@ def period_summary(
     period: str = "1mo",
     active_window: int | None = None,
     partitions: int = 1,
-) -> FrameT:
+) -> PolarsFrame:
     r"""One row per calendar period: the customer base's flows, retention, churn and sales.
 
     A customer is **in the base** at the end of period $t$ if they ordered in one of the
@@ -223,16 +445,6 @@ def period_summary(
      (datetime.date(2024, 2, 1), 2, 0, 0, 1, 1, 0.5),
      (datetime.date(2024, 3, 1), 1, 0, 1, 1, 1, 0.0)]
     """
-    if pn.is_foreign_frame(tx):
-        check_partitions(partitions, tx)
-        return _period_summary_portable(  # type: ignore[no-any-return]
-            tx,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            period=period,
-            active_window=active_window,
-        )
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
     frame, lf, cid, ts, _, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
@@ -256,61 +468,8 @@ def period_summary(
         )
         return _period_counts(orders, sales, part_tx, cid, dtype, window)
 
-    def finish(counts: pl.LazyFrame) -> pl.LazyFrame:
-        bounds = counts.filter(pl.col("__buyers") > 0).select(
-            pl.col("__t").min().alias("__lo"), pl.col("__t").max().alias("__hi")
-        )
-        grid = (
-            bounds.select(
-                pl.int_ranges(pl.col("__lo"), pl.col("__hi") + 1, dtype=pl.Int64).alias("__t")
-            )
-            .explode("__t")
-            .drop_nulls("__t")
-        )  # an empty log has null bounds: no periods
-        flow_cols: list[str] = ["customers_new", "customers_reactivated", "customers_lost"]
-        return (
-            grid.join(counts, on="__t", how="left")
-            .with_columns(
-                pl.col([*flow_cols, "orders", "__buyers", "__repeat"]).fill_null(0),
-                pl.col("revenue").fill_null(0.0),
-            )
-            .sort("__t")
-            .with_columns(
-                (
-                    pl.col("customers_new")
-                    + pl.col("customers_reactivated")
-                    - pl.col("customers_lost")
-                )
-                .cum_sum()
-                .alias("customers_end")
-            )
-            .with_columns(pl.col("customers_end").shift(fill_value=0).alias("customers_start"))
-            .select(
-                calendar_start(pl.col("__t"), unit, n).alias("period"),
-                "customers_start",
-                "customers_new",
-                "customers_reactivated",
-                "customers_lost",
-                "customers_end",
-                null_if_zero(
-                    pl.col("customers_end")
-                    - pl.col("customers_new")
-                    - pl.col("customers_reactivated"),
-                    pl.col("customers_start"),
-                ).alias("retention_rate"),
-                null_if_zero(pl.col("customers_lost"), pl.col("customers_start")).alias(
-                    "churn_rate"
-                ),
-                "orders",
-                "revenue",
-                null_if_zero(pl.col("revenue"), pl.col("orders")).alias("average_order_value"),
-                null_if_zero(pl.col("orders"), pl.col("__buyers")).alias("purchase_frequency"),
-                null_if_zero(pl.col("__repeat"), pl.col("__buyers")).alias("repeat_purchase_rate"),
-            )
-        )
-
     # the counts and sums of disjoint customers add up
-    result = in_parts(
+    return in_parts(
         frame,
         lf,
         cid,
@@ -318,10 +477,9 @@ def period_summary(
         check_partitions(partitions, tx),
         build,
         lambda f: f.group_by("__t").agg(pl.all().sum()),
-        finish,
+        lambda counts: _period_rows(counts, unit, n),
         labels,
     )
-    return like(tx, result)  # type: ignore[return-value]
 
 
 def _anti_join(nw: Any, left: Any, right: Any, on: list[str]) -> Any:
@@ -335,121 +493,3 @@ def _anti_join(nw: Any, left: Any, right: Any, on: list[str]) -> Any:
         .filter(nw.col("__lm_match").is_null())
         .drop("__lm_match")
     )
-
-
-def _period_summary_portable(
-    tx: Any,
-    *,
-    customer_id: str,
-    timestamp: str,
-    amount: str,
-    period: str,
-    active_window: int | None,
-) -> Any:
-    """`tables.period_summary` as a portable narwhals plan; returns the engine's frame.
-
-    The base at the end of period t (customers with an order in the window up to t) is
-    a set of (customer, t) rows; customers entering it are the anti-join of the base at t
-    with the base at t − 1, customers leaving it the reverse. Entering customers are new
-    (first order in t) or reactivated; no window function and no running sum is needed.
-    """
-    nw = pn.narwhals_module()
-    if amount is None:
-        raise TypeError("amount must be a column name (str); period_summary needs order values")
-    unit, n = parse_period(period)
-    window = check_active_window(active_window)
-    frame, _, stats = pn.validated(
-        nw,
-        tx,
-        pn.log_columns(customer_id, timestamp, amount),
-        extra=lambda frame, _: (
-            pn.with_index(nw, frame, timestamp, unit, n),
-            {"lo": nw.col(PERIOD).min(), "hi": nw.col(PERIOD).max()},
-        ),
-    )
-    lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
-    seed = pn.seed(nw, frame)
-    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
-    cid, t = pn.CID, "__t"
-    orders = pn.with_index(
-        nw,
-        frame.select(cid, pn.TS, nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT)),
-        pn.TS,
-        unit,
-        n,
-    ).select(cid, PERIOD, AMOUNT)
-    visits = orders.group_by(cid, PERIOD).agg(nw.len().alias("__orders"))
-    # in the base at the end of t: an order in t − window + 1, ..., t
-    base = visits.select(cid, nw.col(PERIOD).alias(t))
-    if window > 1:
-        base = (
-            base.join(pn.grid(nw, seed, window, "__j"), how="cross")
-            .select(cid, (nw.col(t) + nw.col("__j")).alias(t))
-            .unique()
-        )
-    before = base.select(cid, (nw.col(t) + 1).alias(t))  # in the base at the end of t − 1
-    # every count is a sum over rows keyed by period: one union, one group-by, one join
-    measures = {
-        "customers_new": nw.lit(0, nw.Int64),
-        "__entered": nw.lit(0, nw.Int64),
-        "customers_lost": nw.lit(0, nw.Int64),
-        "customers_end": nw.lit(0, nw.Int64),
-        "__start": nw.lit(0, nw.Int64),
-        "orders": nw.lit(0, nw.Int64),
-        "revenue": nw.lit(0.0, nw.Float64),
-        "__buyers": nw.lit(0, nw.Int64),
-        "__repeat": nw.lit(0, nw.Int64),
-    }
-    one = nw.lit(1, nw.Int64)
-
-    def rows(frame: Any, period: Any, **values: Any) -> Any:
-        cols = [values.get(name, zero).alias(name) for name, zero in measures.items()]
-        return frame.select(period.alias(t), *cols)
-
-    first_orders = visits.group_by(cid).agg(nw.col(PERIOD).min().alias(t))
-    parts = [
-        rows(first_orders, nw.col(t), customers_new=one),
-        rows(_anti_join(nw, base, before, [cid, t]), nw.col(t), __entered=one),
-        rows(_anti_join(nw, before, base, [cid, t]), nw.col(t), customers_lost=one),
-        rows(base, nw.col(t), customers_end=one),
-        rows(base, nw.col(t) + 1, __start=one),
-        rows(orders, nw.col(PERIOD), orders=one, revenue=nw.col(AMOUNT)),
-        rows(
-            visits,
-            nw.col(PERIOD),
-            __buyers=one,
-            __repeat=(nw.col("__orders") >= 2).cast(nw.Int64),
-        ),
-    ]
-    totals = nw.concat(parts).group_by(t).agg(nw.col(name).sum() for name in measures)
-    grid = pn.period_starts(nw, seed, lo, hi, unit, n, "period")
-    joined = grid.join(totals, on=t, how="left")
-
-    def count(name: str) -> Any:
-        return nw.col(name).fill_null(0).cast(nw.Int64)
-
-    start, new_c, lost_c, end = (
-        count("__start"),
-        count("customers_new"),
-        count("customers_lost"),
-        count("customers_end"),
-    )
-    reactivated = count("__entered") - new_c
-    orders_c, buyers_c = count("orders"), count("__buyers")
-    revenue = nw.col("revenue").fill_null(0.0).cast(nw.Float64)
-    result = joined.select(
-        "period",
-        start.alias("customers_start"),
-        new_c.alias("customers_new"),
-        reactivated.alias("customers_reactivated"),
-        lost_c.alias("customers_lost"),
-        end.alias("customers_end"),
-        pn.nw_null_if_zero(nw, end - new_c - reactivated, start).alias("retention_rate"),
-        pn.nw_null_if_zero(nw, lost_c, start).alias("churn_rate"),
-        orders_c.alias("orders"),
-        revenue.alias("revenue"),
-        pn.nw_null_if_zero(nw, revenue, orders_c).alias("average_order_value"),
-        pn.nw_null_if_zero(nw, orders_c, buyers_c).alias("purchase_frequency"),
-        pn.nw_null_if_zero(nw, count("__repeat"), buyers_c).alias("repeat_purchase_rate"),
-    ).sort("period")
-    return result.to_native()

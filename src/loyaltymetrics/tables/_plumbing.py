@@ -7,39 +7,14 @@ parts (``partitions=``).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import polars as pl
 
 from loyaltymetrics._periods import period_index
 
 from ._narwhals import AMOUNT, AMT, CID, PERIOD, TS, is_foreign_frame, missing_message
-
-FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _is_pandas(obj: object) -> bool:
-    return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ == "DataFrame"
-
-
-def accepts_pandas(func: F) -> F:
-    """Convert a pandas DataFrame first argument to polars at the edge.
-
-    pandas stays optional: it is never imported here. The result is a polars DataFrame
-    (pandas in, polars out); call ``.to_pandas()`` on it if needed (that needs pyarrow).
-    """
-
-    @functools.wraps(func)
-    def wrapper(frame: object, *args: Any, **kwargs: Any) -> Any:
-        if _is_pandas(frame):
-            frame = pl.from_pandas(frame)
-        return func(frame, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -121,11 +96,6 @@ def lazy_null_guard(cols: list[str], labels: dict[str, str] | None = None) -> pl
     return guard
 
 
-def like(tx: object, result: pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """``result`` as the same kind of frame as ``tx``: lazy in, lazy out."""
-    return result if isinstance(tx, pl.LazyFrame) else result.collect()
-
-
 # The log's columns go by internal names (`_narwhals.CID`, `TS`, `AMT`): a plan selects
 # them first, so no column of the user's (named like an output or like one of the plans'
 # helper columns) is ever in it.
@@ -138,7 +108,9 @@ def check_log(
     timestamp: object,
     amount: object | None,
     extra: dict[str, tuple[str, object]] | None = None,
-) -> tuple[Any, pl.LazyFrame, str, str, str | None, pl.DataType, dict[str, str]]:
+) -> tuple[
+    pl.DataFrame | pl.LazyFrame, pl.LazyFrame, str, str, str | None, pl.DataType, dict[str, str]
+]:
     """Validate a transaction log and give it internal column names.
 
     Returns ``(frame, lf, CID, TS, AMT or None, timestamp dtype, labels)``: ``frame`` is
@@ -166,8 +138,9 @@ def check_log(
     for internal, (role, column) in (extra or {}).items():
         labels[internal] = require(schema, column, role)
     internal_cols = [pl.col(user).alias(internal) for internal, user in labels.items()]
+    frame: pl.DataFrame | pl.LazyFrame
     if isinstance(tx, pl.DataFrame):
-        frame: Any = tx.select(internal_cols)
+        frame = tx.select(internal_cols)
         check_missing(frame, labels)
     else:
         frame = lf.select(internal_cols)

@@ -10,10 +10,9 @@ import polars as pl
 from loyaltymetrics._periods import check_time_unit, literal_period, on_column_clock
 
 from . import _narwhals as pn
+from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD
 from ._plumbing import (
-    FrameT,
-    accepts_pandas,
     by_customer,
     check_log,
     check_output_names,
@@ -21,7 +20,6 @@ from ._plumbing import (
     check_scaler,
     group_customers,
     in_parts,
-    like,
     log_periods,
 )
 
@@ -146,9 +144,146 @@ def _summarise(
     return per_customer.select(cols)
 
 
-@accepts_pandas
+def _portable_rows(
+    nw: Any, tx: Any, customer_id: str, timestamp: str, amount: str | None, unit: str
+) -> tuple[Any, Any]:
+    """The log as (``CID``, ``PERIOD``, ``AMOUNT``) rows in the engine, and its schema."""
+    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    cols = [nw.col(pn.CID), nw.col(pn.TS)]
+    if amount is not None:
+        cols.append(nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT))
+    return pn.with_index(nw, frame.select(cols), pn.TS, unit).drop(pn.TS), schema
+
+
+def _portable_summary(nw: Any, rows: Any, amount: bool, end: int | None, time_scaler: float) -> Any:
+    """`_summarise` of `_portable_rows` (already cut at the end): a narwhals frame."""
+    customer_id = pn.CID
+    # one row per (customer, purchase period), then per customer
+    period_aggs = [nw.len().alias("__orders")]
+    if amount:
+        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
+    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
+    first = per_period.group_by(customer_id).agg(
+        nw.col(PERIOD).min().alias("__first"),
+        nw.col(PERIOD).max().alias("__last"),
+        nw.len().alias("__n"),
+    )
+    if amount:
+        repeat = (
+            per_period.join(first.select(customer_id, "__first"), on=customer_id)
+            .filter(nw.col(PERIOD) != nw.col("__first"))
+            .group_by(customer_id)
+            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+        )
+        first = first.join(repeat, on=customer_id, how="left")
+    end_period: Any = nw.lit(end) if end is not None else nw.col("__last").max()
+    out = [
+        nw.col(customer_id),
+        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
+        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
+        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
+    ]
+    if amount:
+        out.append(
+            nw.when(nw.col("__n") > 1)
+            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            .otherwise(0.0)
+            .cast(nw.Float64)
+            .alias("monetary_value")
+        )
+    return first.select(out)
+
+
+def _rfm_summary_portable(
+    tx: Any,
+    *,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    observation_end: dt.date | None,
+    time_unit: str,
+    time_scaler: float,
+    partitions: int = 1,
+) -> Any:
+    """`tables.rfm_summary` as a portable narwhals plan; returns the engine's own frame."""
+    nw = pn.narwhals_module()
+    check_partitions(partitions, tx)
+    time_scaler = check_scaler(time_scaler)
+    unit = check_time_unit(time_unit)
+    if observation_end is not None:
+        pn.check_end(observation_end)
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
+    check_output_names("customer_id", customer_id, _outputs(amount), "rfm_summary")
+    end: int | None = None
+    if observation_end is not None:  # an aware end is read on the column's clock
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+        end = pn.literal_index(clock, unit)
+        rows = rows.filter(nw.col(PERIOD) <= end)
+    out = _portable_summary(nw, rows, amount is not None, end, time_scaler)
+    return out.sort(pn.CID).rename({pn.CID: customer_id}).to_native()
+
+
+def _calibration_holdout_split_portable(
+    tx: Any,
+    *,
+    calibration_end: dt.date,
+    holdout_end: dt.date,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    time_unit: str,
+    time_scaler: float,
+) -> Any:
+    """`tables.calibration_holdout_split` as a portable narwhals plan (the engine's frame)."""
+    nw = pn.narwhals_module()
+    time_scaler = check_scaler(time_scaler)
+    unit = check_time_unit(time_unit)
+    pn.check_end(calibration_end, "calibration_end")
+    pn.check_end(holdout_end, "holdout_end")
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
+    check_output_names(
+        "customer_id", customer_id, _split_outputs(amount), "calibration_holdout_split"
+    )
+    cal_value = on_column_clock(calibration_end, "calibration_end", schema[timestamp])
+    hold_value = on_column_clock(holdout_end, "holdout_end", schema[timestamp])
+    if _as_datetime(hold_value) <= _as_datetime(cal_value):
+        raise ValueError(
+            f"holdout_end ({holdout_end}) must be after calibration_end ({calibration_end})"
+        )
+    cal, hold = pn.literal_index(cal_value, unit), pn.literal_index(hold_value, unit)
+    has_amount = amount is not None
+    summary = _portable_summary(
+        nw, rows.filter(nw.col(PERIOD) <= cal), has_amount, cal, time_scaler
+    )
+    summary = summary.rename({c: f"{c}_cal" for c in _outputs(amount)})
+    later = rows.filter((nw.col(PERIOD) > cal) & (nw.col(PERIOD) <= hold))
+    aggs = [nw.len().alias("__n")]
+    if has_amount:
+        aggs.append(nw.col(AMOUNT).sum().alias("__total"))
+    per_period = later.group_by(pn.CID, PERIOD).agg(*aggs)
+    totals = [nw.len().cast(nw.Int64).alias("frequency_holdout")]
+    if has_amount:
+        totals.append(nw.col("__total").sum().alias("__total"))
+    holdout = per_period.group_by(pn.CID).agg(*totals)
+    frequency = nw.col("frequency_holdout").fill_null(0).cast(nw.Int64)
+    out = [*summary.collect_schema().names(), frequency.alias("frequency_holdout")]
+    if has_amount:
+        out.append(
+            nw.when(frequency > 0)
+            .then(nw.col("__total") / frequency)
+            .otherwise(0.0)
+            .cast(nw.Float64)
+            .alias("monetary_value_holdout")
+        )
+    out.append(nw.lit((hold - cal) / time_scaler).cast(nw.Float64).alias("duration_holdout"))
+    result = summary.join(holdout, on=pn.CID, how="left").select(out).sort(pn.CID)
+    return result.rename({pn.CID: customer_id}).to_native()
+
+
+@table(_rfm_summary_portable)
 def rfm_summary(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     customer_id: str = "customer_id",
     timestamp: str = "timestamp",
@@ -157,7 +292,7 @@ def rfm_summary(
     time_unit: str = "D",
     time_scaler: float = 1.0,
     partitions: int = 1,
-) -> FrameT:
+) -> PolarsFrame:
     r"""Per-customer frequency, recency, T and monetary value: the input of the BTYD models.
 
     Orders are bucketed into purchase periods of `time_unit` (several orders in one
@@ -254,17 +389,6 @@ def rfm_summary(
     [{'customer_id': 1, 'frequency': 1, 'recency': 7.0, 'T': 14.0, 'monetary_value': 20.0},
      {'customer_id': 2, 'frequency': 0, 'recency': 0.0, 'T': 10.0, 'monetary_value': 0.0}]
     """
-    if pn.is_foreign_frame(tx):
-        check_partitions(partitions, tx)
-        return _rfm_summary_portable(  # type: ignore[no-any-return]
-            tx,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            observation_end=observation_end,
-            time_unit=time_unit,
-            time_scaler=check_scaler(time_scaler),
-        )
     frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
     check_output_names("customer_id", labels[cid], _outputs(amt), "rfm_summary")
     unit = check_time_unit(time_unit)
@@ -283,7 +407,7 @@ def rfm_summary(
 
     columns = [cid, ts] + ([amt] if amt is not None else [])
     end_period = pl.col("__last").max() if end is None else end
-    result = in_parts(
+    return in_parts(
         frame,
         lf,
         cid,
@@ -291,15 +415,14 @@ def rfm_summary(
         n_parts,
         build,
         lambda f: f.sort(cid),
-        lambda f: _summarise(f, cid, amt, end_period, scaler),
+        lambda f: _summarise(f, cid, amt, end_period, scaler).rename({cid: labels[cid]}),
         labels,
     )
-    return like(tx, result.rename({cid: labels[cid]}))  # type: ignore[return-value]
 
 
-@accepts_pandas
+@table(_calibration_holdout_split_portable)
 def calibration_holdout_split(
-    tx: FrameT,
+    tx: PolarsFrame,
     *,
     calibration_end: dt.date,
     holdout_end: dt.date,
@@ -308,7 +431,7 @@ def calibration_holdout_split(
     amount: str | None = None,
     time_unit: str = "D",
     time_scaler: float = 1.0,
-) -> FrameT:
+) -> PolarsFrame:
     r"""Split a log into a calibration RFM summary and holdout-period outcomes.
 
     The calibration part is `rfm_summary` of the orders up to `calibration_end` (columns
@@ -384,17 +507,6 @@ def calibration_holdout_split(
      {'customer_id': 2, 'frequency_cal': 0, 'recency_cal': 0.0, 'T_cal': 5.0,
       'frequency_holdout': 0, 'duration_holdout': 7.0}]
     """
-    if pn.is_foreign_frame(tx):
-        return _calibration_holdout_split_portable(  # type: ignore[no-any-return]
-            tx,
-            calibration_end=calibration_end,
-            holdout_end=holdout_end,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            time_unit=time_unit,
-            time_scaler=check_scaler(time_scaler),
-        )
     frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
     outputs = _split_outputs(amt)
     check_output_names("customer_id", labels[cid], outputs, "calibration_holdout_split")
@@ -431,13 +543,12 @@ def calibration_holdout_split(
     fills = [pl.col("frequency_holdout").fill_null(0)]
     if amt is not None:
         fills.append(pl.col("monetary_value_holdout").fill_null(0.0))
-    result = (
+    return (
         cal.join(holdout, on=cid, how="left", maintain_order="left")
         .with_columns(fills)
         .with_columns(((hold_period - cal_period) / scaler).alias("duration_holdout"))
         .rename({cid: labels[cid]})
     )
-    return like(tx, result)  # type: ignore[return-value]
 
 
 def _outputs(amount: str | None) -> list[str]:
@@ -455,136 +566,3 @@ def _as_datetime(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     return dt.datetime(value.year, value.month, value.day)
-
-
-def _portable_rows(
-    nw: Any, tx: Any, customer_id: str, timestamp: str, amount: str | None, unit: str
-) -> tuple[Any, Any]:
-    """The log as (``CID``, ``PERIOD``, ``AMOUNT``) rows in the engine, and its schema."""
-    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
-    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
-    cols = [nw.col(pn.CID), nw.col(pn.TS)]
-    if amount is not None:
-        cols.append(nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT))
-    return pn.with_index(nw, frame.select(cols), pn.TS, unit).drop(pn.TS), schema
-
-
-def _portable_summary(nw: Any, rows: Any, amount: bool, end: int | None, time_scaler: float) -> Any:
-    """`_summarise` of `_portable_rows` (already cut at the end): a narwhals frame."""
-    customer_id = pn.CID
-    # one row per (customer, purchase period), then per customer
-    period_aggs = [nw.len().alias("__orders")]
-    if amount:
-        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
-    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
-    first = per_period.group_by(customer_id).agg(
-        nw.col(PERIOD).min().alias("__first"),
-        nw.col(PERIOD).max().alias("__last"),
-        nw.len().alias("__n"),
-    )
-    if amount:
-        repeat = (
-            per_period.join(first.select(customer_id, "__first"), on=customer_id)
-            .filter(nw.col(PERIOD) != nw.col("__first"))
-            .group_by(customer_id)
-            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
-        )
-        first = first.join(repeat, on=customer_id, how="left")
-    end_period: Any = nw.lit(end) if end is not None else nw.col("__last").max()
-    out = [
-        nw.col(customer_id),
-        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
-        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
-        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
-    ]
-    if amount:
-        out.append(
-            nw.when(nw.col("__n") > 1)
-            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
-            .otherwise(0.0)
-            .cast(nw.Float64)
-            .alias("monetary_value")
-        )
-    return first.select(out)
-
-
-def _rfm_summary_portable(
-    tx: Any,
-    *,
-    customer_id: str,
-    timestamp: str,
-    amount: str | None,
-    observation_end: dt.date | None,
-    time_unit: str,
-    time_scaler: float,
-) -> Any:
-    """`tables.rfm_summary` as a portable narwhals plan; returns the engine's own frame."""
-    nw = pn.narwhals_module()
-    unit = check_time_unit(time_unit)
-    if observation_end is not None:
-        pn.check_end(observation_end)
-    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
-    check_output_names("customer_id", customer_id, _outputs(amount), "rfm_summary")
-    end: int | None = None
-    if observation_end is not None:  # an aware end is read on the column's clock
-        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
-        end = pn.literal_index(clock, unit)
-        rows = rows.filter(nw.col(PERIOD) <= end)
-    out = _portable_summary(nw, rows, amount is not None, end, time_scaler)
-    return out.sort(pn.CID).rename({pn.CID: customer_id}).to_native()
-
-
-def _calibration_holdout_split_portable(
-    tx: Any,
-    *,
-    calibration_end: dt.date,
-    holdout_end: dt.date,
-    customer_id: str,
-    timestamp: str,
-    amount: str | None,
-    time_unit: str,
-    time_scaler: float,
-) -> Any:
-    """`tables.calibration_holdout_split` as a portable narwhals plan (the engine's frame)."""
-    nw = pn.narwhals_module()
-    unit = check_time_unit(time_unit)
-    pn.check_end(calibration_end, "calibration_end")
-    pn.check_end(holdout_end, "holdout_end")
-    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
-    check_output_names(
-        "customer_id", customer_id, _split_outputs(amount), "calibration_holdout_split"
-    )
-    cal_value = on_column_clock(calibration_end, "calibration_end", schema[timestamp])
-    hold_value = on_column_clock(holdout_end, "holdout_end", schema[timestamp])
-    if _as_datetime(hold_value) <= _as_datetime(cal_value):
-        raise ValueError(
-            f"holdout_end ({holdout_end}) must be after calibration_end ({calibration_end})"
-        )
-    cal, hold = pn.literal_index(cal_value, unit), pn.literal_index(hold_value, unit)
-    has_amount = amount is not None
-    summary = _portable_summary(
-        nw, rows.filter(nw.col(PERIOD) <= cal), has_amount, cal, time_scaler
-    )
-    summary = summary.rename({c: f"{c}_cal" for c in _outputs(amount)})
-    later = rows.filter((nw.col(PERIOD) > cal) & (nw.col(PERIOD) <= hold))
-    aggs = [nw.len().alias("__n")]
-    if has_amount:
-        aggs.append(nw.col(AMOUNT).sum().alias("__total"))
-    per_period = later.group_by(pn.CID, PERIOD).agg(*aggs)
-    totals = [nw.len().cast(nw.Int64).alias("frequency_holdout")]
-    if has_amount:
-        totals.append(nw.col("__total").sum().alias("__total"))
-    holdout = per_period.group_by(pn.CID).agg(*totals)
-    frequency = nw.col("frequency_holdout").fill_null(0).cast(nw.Int64)
-    out = [*summary.collect_schema().names(), frequency.alias("frequency_holdout")]
-    if has_amount:
-        out.append(
-            nw.when(frequency > 0)
-            .then(nw.col("__total") / frequency)
-            .otherwise(0.0)
-            .cast(nw.Float64)
-            .alias("monetary_value_holdout")
-        )
-    out.append(nw.lit((hold - cal) / time_scaler).cast(nw.Float64).alias("duration_holdout"))
-    result = summary.join(holdout, on=pn.CID, how="left").select(out).sort(pn.CID)
-    return result.rename({pn.CID: customer_id}).to_native()

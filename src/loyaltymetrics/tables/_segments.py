@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ._plumbing import FrameT, accepts_pandas, check_no_nulls, lazy_null_guard, like, schema_of
+from ._engine import PolarsFrame, table
+from ._plumbing import check_no_nulls, lazy_null_guard, schema_of
 
 SEGMENT_NAMES: tuple[str, ...] = (
     "Champions",
@@ -83,13 +84,13 @@ def _check_segment_map(segments: object, bins: int) -> dict[tuple[int, int], str
     return out
 
 
-@accepts_pandas
+@table()
 def rfm_segments(
-    rfm: FrameT,
+    rfm: PolarsFrame,
     *,
     bins: int = 5,
     segments: Mapping[tuple[int, int], str] | None = None,
-) -> FrameT:
+) -> PolarsFrame:
     r"""RFM quantile scores (1 = worst, `bins` = best) and a named segment per customer.
 
     Works on the output of `rfm_summary` (with `amount`), whose columns are the BTYD
@@ -224,12 +225,11 @@ def rfm_segments(
     key_of = {r_ * 32 + fm: name for (r_, fm), name in seg_map.items()}
     result = lf.with_columns(r.alias("r_score"), f.alias("f_score"), m.alias("m_score"))
     fm_score = (pl.col("f_score") + pl.col("m_score") + 1) // 2
-    result = result.with_columns(
+    return result.with_columns(
         (pl.col("r_score").cast(pl.Int32) * 32 + fm_score.cast(pl.Int32))
         .replace_strict(key_of, return_dtype=pl.Enum(names))
         .alias("segment")
     )
-    return like(rfm, result)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,14 +344,14 @@ def _rule_expr(label: str, rule: object, schema: pl.Schema, lf: pl.LazyFrame) ->
     return pl.all_horizontal(parts)
 
 
-@accepts_pandas
+@table()
 def classify_customers(
-    customers: FrameT,
+    customers: PolarsFrame,
     rules: Mapping[str, Rule] | Sequence[tuple[str, Rule]],
     *,
     default: str = "other",
     label: str = "label",
-) -> FrameT:
+) -> PolarsFrame:
     r"""Label every customer by the first of an ordered list of rules that they meet.
 
     Rules are a brand's own definition of loyalty ("a loyal customer has ≥ 3 orders and
@@ -458,4 +458,4 @@ def classify_customers(
         chain = (pl.when(cond) if chain is None else chain.when(cond)).then(pl.lit(name))
     categories = list(dict.fromkeys([name for name, _ in pairs] + [default]))
     out = chain.otherwise(pl.lit(default)).cast(pl.Enum(categories)).alias(label)
-    return like(customers, lf.with_columns(out))  # type: ignore[return-value]
+    return lf.with_columns(out)
