@@ -118,6 +118,9 @@ def validated(
             f"{name} must be a frame that narwhals supports; got {type(native).__name__}"
         ) from err
     schema = frame.collect_schema()
+    for _, column, kind in columns:
+        if kind == "temporal" and column in schema and schema[column] == nw.Unknown:
+            schema[column] = _zoned_pandas_dtype(nw, frame, column, schema[column])
     not_null: list[str] = []
     not_nan: list[str] = []  # NaN is an error in an amount, as a null is
     for role, column, kind in columns:
@@ -189,6 +192,19 @@ def internal_log(nw: Any, frame: Any, columns: dict[str, str | None]) -> tuple[A
     """``frame`` reduced to ``columns`` (internal name -> user column, None skipped)."""
     labels = {internal: user for internal, user in columns.items() if user is not None}
     return frame.select(nw.col(user).alias(internal) for internal, user in labels.items()), labels
+
+
+def _zoned_pandas_dtype(nw: Any, frame: Any, column: str, dtype: Any) -> Any:
+    """narwhals' dtype of a zone-aware pandas-like (Dask) timestamp column.
+
+    narwhals 2.29 reports a pandas ``datetime64[us, <zone>]`` column (pandas 3) as
+    ``Unknown``; its native dtype has the unit and the zone. Anything else stays as it is.
+    """
+    native = getattr(frame.to_native(), "dtypes", {}).get(column)
+    zone, unit = getattr(native, "tz", None), getattr(native, "unit", None)
+    if zone is None or unit not in ("s", "ms", "us", "ns"):
+        return dtype
+    return nw.Datetime(time_unit=unit, time_zone=str(zone))
 
 
 def nw_require(schema: Any, column: object, role: str) -> str:

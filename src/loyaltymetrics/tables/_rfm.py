@@ -262,7 +262,7 @@ def _calibration_holdout_split_portable(
     if has_amount:
         aggs.append(nw.col(AMOUNT).sum().alias("__total"))
     per_period = later.group_by(pn.CID, PERIOD).agg(*aggs)
-    totals = [nw.len().cast(nw.Int64).alias("frequency_holdout")]
+    totals = [nw.len().alias("frequency_holdout")]
     if has_amount:
         totals.append(nw.col("__total").sum().alias("__total"))
     holdout = per_period.group_by(pn.CID).agg(*totals)
