@@ -119,7 +119,7 @@ def validated(
         ) from err
     schema = frame.collect_schema()
     for _, column, kind in columns:
-        if kind == "temporal" and column in schema and schema[column] == nw.Unknown:
+        if kind == "temporal" and column is not None and schema.get(column) == nw.Unknown:
             schema[column] = _zoned_pandas_dtype(nw, frame, column, schema[column])
     not_null: list[str] = []
     not_nan: list[str] = []  # NaN is an error in an amount, as a null is
@@ -195,7 +195,7 @@ def internal_log(nw: Any, frame: Any, columns: dict[str, str | None]) -> tuple[A
 
 
 def _zoned_pandas_dtype(nw: Any, frame: Any, column: str, dtype: Any) -> Any:
-    """narwhals' dtype of a zone-aware pandas-like (Dask) timestamp column.
+    """The narwhals dtype of a zone-aware pandas-like (Dask) timestamp column.
 
     narwhals 2.29 reports a pandas ``datetime64[us, <zone>]`` column (pandas 3) as
     ``Unknown``; its native dtype has the unit and the zone. Anything else stays as it is.
