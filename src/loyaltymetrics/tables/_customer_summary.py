@@ -181,7 +181,9 @@ def customer_summary(
     amount : str, default="amount"
         Order value column (numeric; refunds may be negative and net into revenue).
     observation_end : datetime.date or datetime.datetime, optional
-        End of the observation window: later orders are ignored and tenure is measured
+        End of the observation window: later orders are ignored (exactly: with a
+        datetime, an order at 18:00 on the end day is after an end at 12:00; with a
+        date, the whole day is in), and tenure is measured
         to it. Default: the latest order in the data.
     discount : str, optional
         Boolean column, true for an order placed with a discount or coupon; adds

@@ -311,7 +311,8 @@ def rfm_summary(
     portable plan inside its own engine and returns that engine's frame (lazy stays
     lazy). The plan uses only group-by aggregations and civil day numbers from
     year/month/day; the tests check it against the polars plan. For those engines the
-    null check is one aggregate query, and time-zone-aware ends are not converted.
+    null check is one aggregate query. An aware column is read on its engine's clock (the
+    session's zone for DuckDB and Spark; see the "Nulls, NaN and errors" page).
 
     Parameters
     ----------
@@ -329,7 +330,8 @@ def rfm_summary(
         End of the observation window. Orders in later periods are ignored, and customers
         whose first order is later are absent. Default: the period of the latest order.
     time_unit : {"D", "W", "M", "h"}, default="D"
-        Purchase-period unit: calendar day, Monday–Sunday week, calendar month, hour.
+        Purchase-period unit: calendar day, Monday–Sunday week, calendar month, hour;
+        on the local clock of a time-zone-aware column (hours too).
     time_scaler : float, default=1.0
         Divides recency and T: `time_unit="D", time_scaler=7` gives weeks counted from
         daily periods (the CDNOW convention).
@@ -356,8 +358,9 @@ def rfm_summary(
         is not numeric, or an option has the wrong type.
     ValueError
         If a column is missing, holds nulls (eager input), or `time_unit`/`time_scaler`
-        are invalid. For a `LazyFrame`, nulls raise
-        `polars.exceptions.InvalidOperationError` at collect time.
+        are invalid, or `customer_id` names an output column. For a `LazyFrame`, nulls
+        raise the same `ValueError` at collect time (a `MissingValuesError`, also a
+        `polars.exceptions.InvalidOperationError`). NaN amounts raise like nulls.
 
     Notes
     -----
@@ -466,7 +469,8 @@ def calibration_holdout_split(
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        One row per calibration customer: the id, `frequency_cal`, `recency_cal`,
+        One row per calibration customer, sorted by id (as `rfm_summary`; the input's
+        row order plays no part): the id, `frequency_cal`, `recency_cal`,
         `T_cal`, (`monetary_value_cal`), `frequency_holdout` (Int64),
         (`monetary_value_holdout`: mean holdout-period total, 0 without holdout
         purchases) and `duration_holdout`. Customers who first buy in the holdout
