@@ -568,3 +568,18 @@ def test_calibration_holdout_split_rows_are_sorted_by_id(engine: str) -> None:
     )
     assert out["customer_id"].to_list() == [1, 2, 5, 9]
     assert out["frequency_holdout"].to_list() == [0, 0, 1, 0]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_nan_amounts_with_partitions(lazy: bool) -> None:
+    # the parts are checked when they are read (a deferred source for lazy input)
+    log = _small_log().with_columns(
+        pl.when(pl.int_range(pl.len()) < 2)
+        .then(float("nan"))
+        .otherwise(pl.col("amount"))
+        .alias("amount")
+    )
+    frame: Any = log.lazy() if lazy else log
+    for function in ("rfm_summary", "customer_summary", "period_summary"):
+        with pytest.raises(ValueError, match=r"column 'amount' has 2 NaN value\(s\)"):
+            _to_polars(getattr(tables, function)(frame, amount="amount", partitions=2))
