@@ -323,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=1_000_000, help="simulated customers")
     parser.add_argument("--max-weeks", type=float, default=78.0, help="T ~ uniform(1, this)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a check that the script still runs (.ci/bench-smoke): allows --repeats 1; "
+        "use a tiny size, and read nothing into the figures",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per call, >= 3")
     parser.add_argument("--seed", type=int, default=2026, help="simulation seed")
     parser.add_argument("--rtol", type=float, default=1e-3, help="agreement of the estimates")
@@ -336,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-population", action="store_true", help="only CDNOW")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args(argv)
-    if args.repeats < 3:
-        parser.error("--repeats must be at least 3")
+    if args.repeats < (1 if args.smoke else 3):
+        parser.error("--repeats must be at least 3 (1 with --smoke)")
 
     has_lifetimes = _has("lifetimes") and _has("pandas")
     if not has_lifetimes:

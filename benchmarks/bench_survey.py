@@ -429,6 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         default="string",
         help="type of the segment column (default: string)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a check that the script still runs (.ci/bench-smoke): allows --repeats 1; "
+        "use a tiny size, and read nothing into the figures",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case, >= 3")
     parser.add_argument("--seed", type=int, default=2026, help="random seed")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
@@ -444,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(_worker(json.loads(args.worker))))
         return 0
-    if args.repeats < 3:
-        parser.error("--repeats must be at least 3")
+    if args.repeats < (1 if args.smoke else 3):
+        parser.error("--repeats must be at least 3 (1 with --smoke)")
     if not 1 <= args.segments <= 10_000:
         parser.error("--segments must be from 1 to 10000")
 

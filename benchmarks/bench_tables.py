@@ -636,6 +636,12 @@ def main(argv: list[str] | None = None) -> int:
         "Default: the CDNOW "
         "alpha, about 3.04 orders per customer",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a check that the script still runs (.ci/bench-smoke): allows --repeats 1; "
+        "use a tiny size, and read nothing into the figures",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case, >= 3")
     parser.add_argument("--seed", type=int, default=2026, help="simulation seed")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES))
@@ -679,8 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(_worker(json.loads(args.worker))))
         return 0
-    if args.repeats < 3:
-        parser.error("--repeats must be at least 3")
+    if args.repeats < (1 if args.smoke else 3):
+        parser.error("--repeats must be at least 3 (1 with --smoke)")
     if args.orders_per_customer is not None and not 1.0 < args.orders_per_customer <= 30.0:
         parser.error("--orders-per-customer must be above 1 and at most 30")
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from loyaltymetrics._periods import EPOCH, MONDAY_OFFSET, bucket, first_of, unit_basis
 from loyaltymetrics._rules import Namespace
@@ -126,7 +126,7 @@ def validated(
     for role, column, kind in columns:
         if column is None:
             continue
-        nw_require(schema, column, role)
+        require(schema, column, role)
         dtype = schema[column]
         if kind == "temporal" and not isinstance(dtype, nw.Date | nw.Datetime):
             raise TypeError(
@@ -171,10 +171,7 @@ def missing_message(column: str, nulls: int, nans: int = 0) -> str | None:
     it as a null.
     """
     if nulls:
-        return (
-            f"column {column!r} has {nulls} null value(s); drop or fill them first "
-            "(rows are never dropped silently)"
-        )
+        return null_problem(column, nulls)
     if nans:
         return (
             f"column {column!r} has {nans} NaN value(s); an amount must be a number: "
@@ -207,7 +204,19 @@ def _zoned_pandas_dtype(nw: Any, frame: Any, column: str, dtype: Any) -> Any:
     return nw.Datetime(time_unit=unit, time_zone=str(zone))
 
 
-def nw_require(schema: Any, column: object, role: str) -> str:
+class Columns(Protocol):
+    """A schema: polars' and narwhals' both answer ``in`` and ``names()``."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def names(self) -> list[str]: ...
+
+
+def require(schema: Columns, column: object, role: str) -> str:
+    """The column name, after checking that it is a string naming an existing column.
+
+    The one check of a column argument, for the polars and the portable plans.
+    """
     if not isinstance(column, str):
         raise TypeError(
             f"{role} must be a column name (str); got {type(column).__name__} {column!r}"
@@ -217,6 +226,14 @@ def nw_require(schema: Any, column: object, role: str) -> str:
             f"{role} column {column!r} not found; the columns are {list(schema.names())}"
         )
     return column
+
+
+def null_problem(column: str, n: int) -> str:
+    """The one message for nulls where none may be (eager check, parts, other engines)."""
+    return (
+        f"column {column!r} has {n} null value(s); drop or fill them first "
+        "(rows are never dropped silently)"
+    )
 
 
 def int_or_none(value: Any) -> int | None:

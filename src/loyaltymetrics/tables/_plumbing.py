@@ -14,7 +14,17 @@ import polars as pl
 
 from loyaltymetrics._periods import period_index
 
-from ._narwhals import AMOUNT, AMT, CID, PERIOD, TS, is_foreign_frame, missing_message
+from ._narwhals import (
+    AMOUNT,
+    AMT,
+    CID,
+    PERIOD,
+    TS,
+    is_foreign_frame,
+    missing_message,
+    null_problem,
+    require,
+)
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -29,26 +39,12 @@ def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
     )
 
 
-def require(schema: pl.Schema, column: object, role: str) -> str:
-    """The column name, after checking that it is a string naming an existing column."""
-    if not isinstance(column, str):
-        raise TypeError(f"{role} must be a column name (str); got {type(column).__name__}")
-    if column not in schema:
-        raise ValueError(
-            f"{role} column {column!r} not found; the columns are {list(schema.names())}"
-        )
-    return column
-
-
 def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
     """Raise ``ValueError`` with the count if an eager frame has nulls in ``cols``."""
     nulls = frame.select(pl.col(cols).null_count()).row(0)
     for col, n in zip(cols, nulls, strict=True):
         if n:
-            raise ValueError(
-                f"column {col!r} has {n} null value(s); drop or fill them first "
-                "(rows are never dropped silently)"
-            )
+            raise ValueError(null_problem(col, n))
 
 
 class MissingValuesError(ValueError, pl.exceptions.InvalidOperationError):

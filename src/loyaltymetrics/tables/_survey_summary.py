@@ -29,7 +29,8 @@ from loyaltymetrics._rules import (
 
 from . import _narwhals as pn
 from ._engine import PolarsFrame, table
-from ._plumbing import require, schema_of
+from ._narwhals import require
+from ._plumbing import schema_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Each expected value is worked out by hand from the docstrings (the comments show how);
 each test failed on the code before its fix. The cross-engine property test is in
-``test_same_answer.py``.
+``tests/tables/test_same_answer.py``.
 """
 
 from __future__ import annotations
