@@ -42,8 +42,12 @@ def _log(
     return frame
 
 
+_CONNECTIONS: list[Any] = []
+
+
 def _duckdb(df: pl.DataFrame, zone: str = "UTC") -> Any:
     con = duckdb.connect()
+    _CONNECTIONS.append(con)  # a relation needs its connection (DuckDB 1.x closes it)
     con.execute(f"SET TimeZone = '{zone}'")
     return con.from_arrow(df.to_arrow())
 
@@ -580,6 +584,8 @@ def test_nan_amounts_with_partitions(lazy: bool) -> None:
         .alias("amount")
     )
     frame: Any = log.lazy() if lazy else log
+    # polars 1.20 wraps an exception of a deferred source in a ComputeError
+    errors = (ValueError, pl.exceptions.ComputeError)
     for function in ("rfm_summary", "customer_summary", "period_summary"):
-        with pytest.raises(ValueError, match=r"column 'amount' has 2 NaN value\(s\)"):
+        with pytest.raises(errors, match=r"column 'amount' has 2 NaN value\(s\)"):
             _to_polars(getattr(tables, function)(frame, amount="amount", partitions=2))

@@ -178,8 +178,12 @@ def calls(draw: st.DrawFn, log: pl.DataFrame) -> list[tuple[str, dict[str, Any]]
 # -- engines ------------------------------------------------------------------------------
 
 
+_CONNECTIONS: list[Any] = []
+
+
 def _duckdb(df: pl.DataFrame) -> Any:
     con = duckdb.connect()
+    _CONNECTIONS.append(con)  # a relation needs its connection (DuckDB 1.x closes it)
     con.execute(f"SET TimeZone = '{SESSION}'")
     return con.from_arrow(df.to_arrow())
 
