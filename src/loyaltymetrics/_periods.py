@@ -19,7 +19,11 @@ TIME_UNITS: dict[str, str] = {
 # 1970-01-01 (day 0) is a Thursday; Monday 1969-12-29 is day -3, so weeks are (day + 3) // 7.
 MONDAY_OFFSET = 3
 EPOCH = dt.date(1970, 1, 1)
-"""Day 0 of the day numbers, week numbers and hour numbers."""
+"""Day 0 of the day numbers, week numbers and hour numbers; month 0 is its January."""
+# Months, quarters and years are counted from January 1970 too, so that periods of n of
+# them start where the days' and weeks' do: at the epoch, then every n units (counted
+# from January of year 0 before, 7mo or 3y periods started elsewhere than documented).
+EPOCH_YEAR = EPOCH.year
 
 _MONTHS_PER = {"M": 1, "Q": 3, "Y": 12}
 
@@ -37,8 +41,8 @@ def bucket(base: IntT, unit: str, n: int = 1) -> IntT:
 
     The one definition of the calendar numbering, for polars, narwhals and Python ints:
     days and hours since 1970-01-01 are their own index, Monday–Sunday weeks are
-    ``(day + 3) // 7`` (day 0 is a Thursday), months since year 0 are
-    ``year * 12 + month − 1``, quarters ``month // 3`` and years ``month // 12``, and
+    ``(day + 3) // 7`` (day 0 is a Thursday), months since January 1970 are
+    ``(year − 1970) * 12 + month − 1``, quarters ``month // 3`` and years ``month // 12``, and
     periods of `n` units are ``index // n`` (counted from the epoch, so that a `"2w"`
     period starts on a Monday an even number of weeks after 1969-12-29).
     """
@@ -83,17 +87,32 @@ def local_date(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr if dtype == pl.Date else expr.dt.date()
 
 
+def local_clock(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A naive ``Datetime`` of the local wall-clock time (``Date``: its midnight)."""
+    if dtype == pl.Date:
+        return expr.cast(pl.Datetime("us"))
+    if getattr(dtype, "time_zone", None) is not None:
+        return expr.dt.replace_time_zone(None)
+    return expr
+
+
 def period_index(expr: pl.Expr, dtype: pl.DataType, time_unit: str) -> pl.Expr:
     """Integer index of the ``time_unit`` period containing each timestamp.
 
     Consecutive periods have consecutive indices, so differences count periods. Works on
-    ``Date`` and ``Datetime`` (the local date of a time-zone-aware timestamp).
+    ``Date`` and ``Datetime``; every unit, hours included, is read on the local clock of
+    a time-zone-aware timestamp (its local date, month and hour).
     """
     if time_unit == "h":
-        as_datetime = expr.cast(pl.Datetime("us")) if dtype == pl.Date else expr
-        return (as_datetime.dt.epoch("s") // 3600).cast(pl.Int64)
+        # hours on the local clock, like days and months: the epoch of a zone-aware column
+        # counts UTC hours (two Kolkata orders at 10:10 and 10:50 fall in two UTC hours,
+        # 04:00 and 05:00), so the zone is dropped first and the wall-clock time counted.
+        # At a DST change the clock's hours are counted as the clock shows them: the
+        # repeated hour of the autumn change is one period, the skipped spring one none.
+        return (local_clock(expr, dtype).dt.epoch("s") // 3600).cast(pl.Int64)
     if time_unit == "M":
-        return expr.dt.year().cast(pl.Int64) * 12 + expr.dt.month().cast(pl.Int64) - 1
+        year = expr.dt.year().cast(pl.Int64) - EPOCH_YEAR
+        return year * 12 + expr.dt.month().cast(pl.Int64) - 1
     return bucket(local_date(expr, dtype).cast(pl.Int64), time_unit)
 
 
@@ -168,10 +187,14 @@ def calendar_index(expr: pl.Expr, dtype: pl.DataType, unit: str, n: int) -> pl.E
     """Integer index of the calendar period (of ``n`` units) containing each timestamp.
 
     Weeks run Monday to Sunday; months, quarters and years are calendar ones. Periods of
-    ``n`` units are counted from the epoch (1970-01-01, or the Monday 1969-12-29).
+    ``n`` units are counted from the epoch: ``nd`` from 1970-01-01, ``nw`` from the
+    Monday 1969-12-29, ``nmo``, ``nq`` and ``ny`` from January 1970. So ``2w`` periods
+    start on every other Monday from 1969-12-29 (2024-01-01 is one), ``5mo`` ones in
+    January 1970, June 1970, ..., and ``2d`` ones on the even day numbers since 1970-01-01.
+    Index 0 is the period that starts at the epoch.
     """
     if unit == "Y":  # the year itself: cheaper than months // 12, the same number
-        base = expr.dt.year().cast(pl.Int64)
+        base = expr.dt.year().cast(pl.Int64) - EPOCH_YEAR
         return base // n if n > 1 else base
     basis = "M" if unit_basis(unit) == "month" else "D"  # months or days, then the unit
     return bucket(period_index(expr, dtype, basis), unit, n)
@@ -182,7 +205,7 @@ def calendar_start(index: pl.Expr, unit: str, n: int) -> pl.Expr:
     first = first_of(index, unit, n)
     if unit_basis(unit) == "day":
         return first.cast(pl.Int32).cast(pl.Date)
-    return pl.date(first // 12, first % 12 + 1, 1)
+    return pl.date(first // 12 + EPOCH_YEAR, first % 12 + 1, 1)
 
 
 UNITS_PER_MONTH: dict[str, float] = {

@@ -17,11 +17,13 @@ Bad input:
 * a missing column raises ``ValueError`` naming it and listing the columns that exist;
 * a timestamp column that is not ``Date``/``Datetime`` (for example strings), or a
   non-numeric amount, raises ``TypeError``;
-* null customer ids, timestamps or amounts are an error, never a silent drop. A
-  ``DataFrame`` raises ``ValueError`` with the count at once; for a ``LazyFrame`` the check
-  is part of the plan and raises, when the result is collected, an error whose first line
-  is the same message (a ``ValueError`` that is also a
-  ``polars.exceptions.InvalidOperationError``).
+* null customer ids, timestamps or amounts, and NaN amounts, are an error, never a
+  silent drop. A ``DataFrame`` raises ``ValueError`` with the column and the count at
+  once; for a ``LazyFrame`` the check is part of the plan and raises the same
+  ``ValueError`` (also a ``polars.exceptions.InvalidOperationError``) when the result is
+  collected;
+* calendar periods, hours included, are read on the local clock of a time-zone-aware
+  timestamp column, and an aware end is converted to the column's zone.
 """
 
 from ._cohorts import cohort_retention

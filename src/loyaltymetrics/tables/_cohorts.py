@@ -21,6 +21,7 @@ from ._plumbing import (
     in_parts,
     key_parts,
     lazy_null_guard,
+    schema_of,
 )
 
 RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
@@ -146,6 +147,10 @@ def _cohort_retention_portable(
     )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
     seed = pn.seed(nw, frame)
+    frame, _ = pn.internal_log(
+        nw, frame, {pn.CID: customer_id, pn.TS: timestamp, **{k: k for k in keys}}
+    )
+    customer_id, timestamp = pn.CID, pn.TS
     frame, g, segments = nw_segment_keys(nw, frame, keys)
     unit_cols = [*g, customer_id]  # the unit: (segment, customer)
     rows = pn.with_index(nw, frame.select(*unit_cols, timestamp), timestamp, unit, n).select(
@@ -310,10 +315,10 @@ def cohort_retention(
      ('south', datetime.date(2024, 2, 1), 1, 1, 1, 1.0),
      ('south', datetime.date(2024, 3, 1), 0, 1, 1, 1.0)]
     """
-    lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, None)
     keys: list[str] = by_columns(
-        by, lf.collect_schema(), log_columns=[cid, ts], result_columns=RESULT_COLUMNS
+        by, schema_of(tx)[1], log_columns=[customer_id, timestamp], result_columns=RESULT_COLUMNS
     )
+    frame, lf, cid, ts, _, ts_dtype, labels = check_log(tx, customer_id, timestamp, None, keep=keys)
     unit, n = parse_period(period)
     end_index: pl.Expr | None = None
     if observation_end is not None:
@@ -329,14 +334,14 @@ def cohort_retention(
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
-            o = o + lazy_null_guard([cid, ts])
+            o = o + lazy_null_guard([cid, ts], labels)
         activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(PERIOD) <= end_index)
         return _cohort_cells(activity, part_tx, cid, dtype, keys)
 
     return in_parts(
-        tx,
+        frame,
         lf,
         cid,
         [*keys, cid, ts],
@@ -344,5 +349,6 @@ def cohort_retention(
         build,
         lambda f: f.group_by(*keys, "__cohort", "period_index").agg(pl.col("active").sum()),
         lambda active: _cohort_rows(active, end_index, unit, n, keys),
+        labels,
         nullable=keys,
     )

@@ -7,15 +7,15 @@ from typing import Any
 
 import polars as pl
 
-from loyaltymetrics._periods import literal_period, on_column_clock, period_index
+from loyaltymetrics._periods import literal_period, local_clock, on_column_clock, period_index
 
 from . import _narwhals as pn
 from ._engine import PolarsFrame, table
-from ._narwhals import AMOUNT, PERIOD, require
+from ._narwhals import AMOUNT, PERIOD, TS
 from ._plumbing import (
     by_customer,
     check_log,
-    check_no_nulls,
+    check_output_names,
     check_partitions,
     customer_period_key,
     group_customers,
@@ -55,27 +55,46 @@ def _customer_summary_portable(
             {"last_day": nw.col(PERIOD).max()},
         ),
     )
+    check_output_names("customer_id", customer_id, _outputs(discount), "customer_summary")
+    clock: dt.date | None = None
+    if observation_end is not None:
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
     if frame.implementation is nw.Implementation.PYARROW:
         raise NotImplementedError(
             "customer_summary cannot run on a pyarrow Table: median_interpurchase_days needs "
             "an exact group median, and the pyarrow group-by median is approximate "
             "(t-digest). Convert first: tables.customer_summary(polars.from_arrow(table), ...)"
         )
-    if observation_end is not None:
-        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+    if clock is not None:
         end_day: int | None = pn.literal_index(clock, "D")
     else:
         end_day = pn.int_or_none(stats["last_day"])
-    cid = customer_id
+    timed = isinstance(clock, dt.datetime) and isinstance(schema[timestamp], nw.Datetime)
+    frame, _ = pn.internal_log(
+        nw,
+        frame,
+        {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount, _DISCOUNT: discount},
+    )
+    user_id, cid, timestamp = customer_id, pn.CID, pn.TS
     cols = [
         nw.col(cid),
         nw.col(timestamp),
-        nw.col(amount).cast(nw.Float64).alias(AMOUNT),
+        nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT),
     ]
     if discount is not None:
-        cols.append(nw.col(discount).cast(nw.Float64).alias("__discount"))
+        cols.append(nw.col(_DISCOUNT).cast(nw.Float64).alias("__discount"))
     orders = pn.with_index(nw, frame.select(cols), timestamp, "D")
-    if observation_end is not None:
+    if isinstance(clock, dt.datetime) and timed:
+        # orders after the end are ignored exactly: on the end day, compare the time of
+        # day (hour, minute, second, microsecond on the column's clock) with the end's
+        ts = nw.col(timestamp).dt
+        second = ts.hour() * 3600 + ts.minute() * 60 + ts.second()
+        end_second = clock.hour * 3600 + clock.minute * 60 + clock.second
+        on_time = (second < end_second) | (
+            (second == end_second) & (ts.microsecond() <= clock.microsecond)
+        )
+        orders = orders.filter((nw.col(PERIOD) < end_day) | ((nw.col(PERIOD) == end_day) & on_time))
+    elif observation_end is not None:
         orders = orders.filter(nw.col(PERIOD) <= end_day)
     aggs = [
         nw.len().alias("orders"),
@@ -118,7 +137,7 @@ def _customer_summary_portable(
     if discount is not None:
         out.append(nw.col("discount_share").cast(nw.Float64))
     result = per_customer.join(gaps, on=cid, how="left").select(out).sort(cid)
-    return result.to_native()
+    return result.rename({cid: user_id}).to_native()
 
 
 @table(_customer_summary_portable)
@@ -162,7 +181,9 @@ def customer_summary(
     amount : str, default="amount"
         Order value column (numeric; refunds may be negative and net into revenue).
     observation_end : datetime.date or datetime.datetime, optional
-        End of the observation window: later orders are ignored and tenure is measured
+        End of the observation window: later orders are ignored (exactly: with a
+        datetime, an order at 18:00 on the end day is after an end at 12:00; with a
+        date, the whole day is in), and tenure is measured
         to it. Default: the latest order in the data.
     discount : str, optional
         Boolean column, true for an order placed with a discount or coupon; adds
@@ -221,35 +242,40 @@ def customer_summary(
     ...            "tenure_days").rows()
     [(1, 4, 60.0, 3, 15.0, 15.0, 31.0), (2, 1, 8.0, 1, None, None, 12.0)]
     """
-    lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    extra: dict[str, tuple[str, object]] = {}
+    if discount is not None:
+        extra[_DISCOUNT] = ("discount", discount)
+    frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount, extra)
+    if amt is None:  # pragma: no cover - amount is a required column name
+        raise TypeError("amount must be a column name (str)")
+    check_output_names("customer_id", labels[cid], _outputs(discount), "customer_summary")
     schema = lf.collect_schema()
     n_parts = check_partitions(partitions, tx)
-    checked = [cid, ts, amount] + ([discount] if discount is not None else [])
+    checked = list(labels)
     cols: list[pl.Expr] = [
         pl.col(cid),
         pl.col(ts),
-        pl.col(amount).cast(pl.Float64).alias(AMOUNT),
+        pl.col(amt).cast(pl.Float64).alias(AMOUNT),
     ]
     if discount is not None:
-        require(schema, discount, "discount")
-        if schema[discount] != pl.Boolean:
-            raise TypeError(f"discount column {discount!r} must be Boolean; got {schema[discount]}")
-        if isinstance(tx, pl.DataFrame):
-            check_no_nulls(tx, [discount])
-        cols.append(pl.col(discount).alias("__discount"))
-    end_day = (
-        pl.col("__last_day").max()
-        if observation_end is None
-        else literal_period(observation_end, "observation_end", "D", ts_dtype)
-    )
+        if schema[_DISCOUNT] != pl.Boolean:
+            raise TypeError(
+                f"discount column {discount!r} must be Boolean; got {schema[_DISCOUNT]}"
+            )
+        cols.append(pl.col(_DISCOUNT).alias("__discount"))
+    end_day: pl.Expr = pl.col("__last_day").max()
+    keep: pl.Expr | None = None
+    if observation_end is not None:
+        end_day = literal_period(observation_end, "observation_end", "D", ts_dtype)
+        keep = _until(observation_end, ts_dtype)
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         day = period_index(pl.col(ts), ts_dtype, "D")
         if isinstance(part_tx, pl.LazyFrame):
-            day = day + lazy_null_guard(checked)
+            day = day + lazy_null_guard(checked, labels)
         return _customer_part(
             frame.select([*cols, day.alias(PERIOD)]),
-            None if observation_end is None else end_day,
+            keep,
             tx=part_tx,
             cid=cid,
             ts=ts,
@@ -276,20 +302,52 @@ def customer_summary(
     if discount is not None:
         out_cols.append((pl.col("__discounted") / pl.col("orders")).alias("discount_share"))
     return in_parts(
-        tx,
+        frame,
         lf,
         cid,
         checked,
         n_parts,
         build,
         lambda f: f.sort(cid),
-        lambda f: f.select(out_cols),
+        lambda f: f.select(out_cols).rename({cid: labels[cid]}),
+        labels,
     )
+
+
+_DISCOUNT = "__lm_discount"
+
+
+def _outputs(discount: str | None) -> list[str]:
+    """The columns of `customer_summary` next to the id."""
+    return [
+        "orders",
+        "revenue",
+        "first_order",
+        "last_order",
+        "average_order_value",
+        "purchase_days",
+        "mean_interpurchase_days",
+        "median_interpurchase_days",
+        "tenure_days",
+    ] + (["discount_share"] if discount is not None else [])
+
+
+def _until(observation_end: object, ts_dtype: pl.DataType) -> pl.Expr:
+    """Orders up to `observation_end`, exactly: at or before a datetime, or on a date.
+
+    Compared on the local wall clock (`local_clock`), where the end is read: a ``Date``
+    column's order counts at midnight of its day.
+    """
+    end = on_column_clock(observation_end, "observation_end", ts_dtype)
+    clock = local_clock(pl.col(TS), ts_dtype)
+    if isinstance(end, dt.datetime):
+        return clock <= pl.lit(end, dtype=pl.Datetime("us"))
+    return clock < pl.lit(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
 
 
 def _customer_part(
     orders: pl.LazyFrame,
-    end_day: pl.Expr | None,
+    keep: pl.Expr | None,
     *,
     tx: object,
     cid: str,
@@ -298,8 +356,8 @@ def _customer_part(
     discount: bool,
 ) -> pl.LazyFrame:
     """The per-customer aggregates of `customer_summary` for one part of the customers."""
-    if end_day is not None:
-        orders = orders.filter(pl.col(PERIOD) <= end_day)
+    if keep is not None:
+        orders = orders.filter(keep)
     # stage 2a: one row per (customer, purchase day); stage 2b: per customer, over the
     # visits sorted by (customer, day), where the gap to the previous visit of the same
     # customer is a masked shift (no list aggregation, no window). Integer ids sort the

@@ -123,7 +123,7 @@ def through_polars(plan: Callable[..., object], native: object, /, **options: ob
 # -- validation -------------------------------------------------------------------------
 
 # kind of column -> (dtype check, nulls allowed)
-_NOT_NULL = frozenset({"key", "temporal", "numeric", "boolean"})
+_NOT_NULL = frozenset({"key", "temporal", "numeric", "amount", "boolean"})
 
 
 def validated(
@@ -137,8 +137,9 @@ def validated(
     """Check columns, dtypes and nulls; return the narwhals frame, its schema and ``extra``.
 
     ``columns`` holds ``(role, column name, kind)``; a ``None`` name is skipped. Kinds:
-    ``key`` (any dtype), ``temporal`` (Date/Datetime), ``numeric``, ``boolean`` (these four
-    may not hold nulls) and ``group``, ``answers`` (numeric) that may. ``extra`` receives
+    ``key`` (any dtype), ``temporal`` (Date/Datetime), ``numeric``, ``amount`` (numeric,
+    and no NaN either), ``boolean`` (these five may not hold nulls) and ``group``,
+    ``answers`` (numeric) that may. ``extra`` receives
     the frame and its schema and returns the frame (with helper columns, if needed) and
     named aggregate expressions over it; they are computed in the same single query as
     the null counts (the only query collected at call time), and their values are
@@ -151,7 +152,11 @@ def validated(
             f"{name} must be a frame that narwhals supports; got {type(native).__name__}"
         ) from err
     schema = frame.collect_schema()
+    for _, column, kind in columns:
+        if kind == "temporal" and column is not None and schema.get(column) == nw.Unknown:
+            schema[column] = _zoned_pandas_dtype(nw, frame, column, schema[column])
     not_null: list[str] = []
+    not_nan: list[str] = []  # NaN is an error in an amount, as a null is
     for role, column, kind in columns:
         if column is None:
             continue
@@ -162,14 +167,19 @@ def validated(
                 f"{role} column {column!r} must be Date or Datetime; got {dtype}. Parse it "
                 "first (e.g. with the engine's to_timestamp / strptime)"
             )
-        if kind in ("numeric", "answers") and not dtype.is_numeric():
+        if kind in ("numeric", "amount", "answers") and not dtype.is_numeric():
             raise TypeError(f"{role} column {column!r} must be numeric; got {dtype}")
         if kind == "boolean" and dtype != nw.Boolean:
             raise TypeError(f"{role} column {column!r} must be Boolean; got {dtype}")
         if kind in _NOT_NULL and column not in not_null:
             not_null.append(column)
+        if kind == "amount" and dtype.is_float() and column not in not_nan:
+            not_nan.append(column)
     checked, named = extra(frame, schema) if extra is not None else (frame, {})
     aggs = [nw.col(c).null_count().alias(f"__nulls{i}") for i, c in enumerate(not_null)]
+    aggs += [
+        nw.col(c).is_nan().cast(nw.Int64).sum().alias(f"__nans{i}") for i, c in enumerate(not_nan)
+    ]
     aggs += [expr.alias(key) for key, expr in named.items()]
     if not aggs:
         return frame, schema, {}
@@ -178,10 +188,54 @@ def validated(
     if isinstance(row, nw.LazyFrame):
         row = row.collect()
     values = row.row(0)
-    for column, n in zip(not_null, values, strict=False):
-        if n:
-            raise ValueError(null_problem(column, int(n)))
-    return frame, schema, dict(zip(named, values[len(not_null) :], strict=True))
+    nulls = dict(zip(not_null, values, strict=False))
+    nans = dict(zip(not_nan, values[len(not_null) :], strict=False))
+    for column in not_null:
+        message = missing_message(column, int(nulls[column] or 0), int(nans.get(column) or 0))
+        if message is not None:
+            raise ValueError(message)
+    named_values = values[len(not_null) + len(not_nan) :]
+    return frame, schema, dict(zip(named, named_values, strict=True))
+
+
+def missing_message(column: str, nulls: int, nans: int = 0) -> str | None:
+    """The message for nulls (or NaN amounts) in `column`, or None when there are none.
+
+    One text for every engine. pandas and Dask hold a missing float as NaN, and report
+    it as a null.
+    """
+    if nulls:
+        return null_problem(column, nulls)
+    if nans:
+        return (
+            f"column {column!r} has {nans} NaN value(s); an amount must be a number: "
+            "drop or fill them first (rows are never dropped silently)"
+        )
+    return None
+
+
+# The log's columns under internal names (as the polars plans): a plan selects them first,
+# so a user's column named like an output or a helper column is never in it.
+CID, TS, AMT = "__lm_cid", "__lm_ts", "__lm_amt"
+
+
+def internal_log(nw: Any, frame: Any, columns: dict[str, str | None]) -> tuple[Any, dict[str, str]]:
+    """``frame`` reduced to ``columns`` (internal name -> user column, None skipped)."""
+    labels = {internal: user for internal, user in columns.items() if user is not None}
+    return frame.select(nw.col(user).alias(internal) for internal, user in labels.items()), labels
+
+
+def _zoned_pandas_dtype(nw: Any, frame: Any, column: str, dtype: Any) -> Any:
+    """The narwhals dtype of a zone-aware pandas-like (Dask) timestamp column.
+
+    narwhals 2.29 reports a pandas ``datetime64[us, <zone>]`` column (pandas 3) as
+    ``Unknown``; its native dtype has the unit and the zone. Anything else stays as it is.
+    """
+    native = getattr(frame.to_native(), "dtypes", {}).get(column)
+    zone, unit = getattr(native, "tz", None), getattr(native, "unit", None)
+    if zone is None or unit not in ("s", "ms", "us", "ns"):
+        return dtype
+    return nw.Datetime(time_unit=unit, time_zone=str(zone))
 
 
 class Columns(Protocol):
@@ -243,11 +297,13 @@ def with_index(nw: Any, frame: Any, timestamp: str, unit: str, n: int = 1) -> An
         ts.dt.month().cast(nw.Int64).alias("__lm_m"),
         ts.dt.day().cast(nw.Int64).alias("__lm_d"),
     ]
-    if unit == "h":
-        parts.append(ts.dt.hour().cast(nw.Int64).alias("__lm_h"))
+    if unit == "h":  # a Date is at midnight (pyarrow has no hour of a date)
+        is_date = frame.collect_schema()[timestamp] == nw.Date
+        hour = nw.lit(0, nw.Int64) if is_date else ts.dt.hour().cast(nw.Int64)
+        parts.append(hour.alias("__lm_h"))
     out = frame.with_columns(parts)
     if unit in ("M", "Q", "Y"):
-        out = out.with_columns(bucket(y * 12 + m - 1, unit).alias(PERIOD))
+        out = out.with_columns(bucket((y - EPOCH.year) * 12 + m - 1, unit).alias(PERIOD))
     else:
         steps = [
             {
@@ -291,7 +347,7 @@ def literal_index(value: dt.date, unit: str, n: int = 1) -> int:
         return bucket(days, unit, n)
     if basis == "hour":
         return bucket(days * 24 + (value.hour if isinstance(value, dt.datetime) else 0), unit, n)
-    return bucket(value.year * 12 + value.month - 1, unit, n)
+    return bucket((value.year - EPOCH.year) * 12 + value.month - 1, unit, n)
 
 
 def period_start_date(index: int, unit: str, n: int) -> dt.date:
@@ -299,7 +355,7 @@ def period_start_date(index: int, unit: str, n: int) -> dt.date:
     first = first_of(index, unit, n)
     if unit_basis(unit) == "day":
         return EPOCH + dt.timedelta(days=first)
-    return dt.date(first // 12, first % 12 + 1, 1)
+    return dt.date(first // 12 + EPOCH.year, first % 12 + 1, 1)
 
 
 # -- grids: every integer / every period between two bounds, built in the engine ----------
@@ -368,9 +424,9 @@ def period_starts(
         size = {"M": 1, "Q": 3, "Y": 12}[unit] * n
         day = nw.col("__day")
         days = days.with_columns(
-            (day.dt.year().cast(nw.Int64) * 12 + day.dt.month().cast(nw.Int64) - 1).alias(
-                "__months"
-            ),
+            (
+                (day.dt.year().cast(nw.Int64) - EPOCH.year) * 12 + day.dt.month().cast(nw.Int64) - 1
+            ).alias("__months"),
             day.dt.day().cast(nw.Int64).alias("__dom"),
         ).with_columns(
             (nw.col("__months") // size).alias("__t"), (nw.col("__months") % size).alias("__r")
@@ -417,7 +473,7 @@ def log_columns(
     return [
         ("customer_id", customer_id, "key"),
         ("timestamp", timestamp, "temporal"),
-        ("amount", amount, "numeric"),
+        ("amount", amount, "amount"),
     ]
 
 

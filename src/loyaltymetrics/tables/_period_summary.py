@@ -19,7 +19,7 @@ from loyaltymetrics._rules import POLARS, E, Namespace, null_if_zero
 from . import _narwhals as pn
 from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
-from ._narwhals import AMOUNT, PERIOD
+from ._narwhals import AMOUNT, AMT, PERIOD
 from ._plumbing import (
     by_customer,
     check_log,
@@ -28,6 +28,7 @@ from ._plumbing import (
     in_parts,
     key_parts,
     lazy_null_guard,
+    schema_of,
 )
 
 RESULT_COLUMNS = (
@@ -299,12 +300,17 @@ def _period_summary_portable(
     )
     lo, hi = pn.int_or_none(stats["lo"]), pn.int_or_none(stats["hi"])
     seed = pn.seed(nw, frame)
-    cid, t = customer_id, "__t"
+    frame, _ = pn.internal_log(
+        nw,
+        frame,
+        {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount, **{k: k for k in keys}},
+    )
+    cid, t = pn.CID, "__t"
     frame, g, segments = nw_segment_keys(nw, frame, keys)
     orders = pn.with_index(
         nw,
-        frame.select(*g, cid, timestamp, nw.col(amount).cast(nw.Float64).alias(AMOUNT)),
-        timestamp,
+        frame.select(*g, cid, pn.TS, nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT)),
+        pn.TS,
         unit,
         n,
     ).select(*g, cid, PERIOD, AMOUNT)
@@ -540,13 +546,16 @@ def period_summary(
     """
     if amount is None:
         raise TypeError("amount must be a column name (str); period_summary needs order values")
-    lf, cid, ts, _, ts_dtype = check_log(tx, customer_id, timestamp, amount)
     keys: list[str] = by_columns(
         by,
-        lf.collect_schema(),
-        log_columns=[cid, ts, amount],
+        schema_of(tx)[1],
+        log_columns=[customer_id, timestamp, amount],
         result_columns=RESULT_COLUMNS,
     )
+    frame, lf, cid, ts, _, ts_dtype, labels = check_log(
+        tx, customer_id, timestamp, amount, keep=keys
+    )
+    amt = AMT
     unit, n = parse_period(period)
     window = check_active_window(active_window)
     dtype = lf.collect_schema()[cid]
@@ -554,28 +563,29 @@ def period_summary(
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
-            o = o + lazy_null_guard([cid, ts, amount])
+            o = o + lazy_null_guard([cid, ts, amt], labels)
         orders = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         # the sales per period come from the sales per day: a day index is much cheaper
         # to compute per order than a month (10M orders: 0.09 against 0.24 s)
         sales = (
             frame.group_by(*keys, local_date(pl.col(ts), ts_dtype).alias("__day"))
-            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amount).cast(pl.Float64).sum())
+            .agg(pl.len().cast(pl.Int64).alias("orders"), pl.col(amt).cast(pl.Float64).sum())
             .group_by(*keys, calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
-            .agg(pl.col("orders").sum(), pl.col(amount).sum().alias("revenue"))
+            .agg(pl.col("orders").sum(), pl.col(amt).sum().alias("revenue"))
         )
         return _period_counts(orders, sales, part_tx, cid, dtype, window, keys)
 
     # the counts and sums of disjoint customers add up
     return in_parts(
-        tx,
+        frame,
         lf,
         cid,
-        [*keys, cid, ts, amount],
+        [*keys, cid, ts, amt],
         check_partitions(partitions, tx),
         build,
         lambda f: f.group_by(*keys, "__t").agg(pl.all().sum()),
         lambda counts: _period_rows(counts, unit, n, keys),
+        labels,
         nullable=keys,
     )
 

@@ -8,15 +8,25 @@ parts (``partitions=``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
 from loyaltymetrics import _compat
 from loyaltymetrics._periods import period_index
-from loyaltymetrics._validation import InvalidValuesError, raise_at_collect
+from loyaltymetrics._validation import InvalidValuesError
 
-from ._narwhals import AMOUNT, PERIOD, is_foreign_frame, null_problem, require
+from ._narwhals import (
+    AMOUNT,
+    AMT,
+    CID,
+    PERIOD,
+    TS,
+    is_foreign_frame,
+    missing_message,
+    null_problem,
+    require,
+)
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -39,31 +49,83 @@ def check_no_nulls(frame: pl.DataFrame, cols: list[str]) -> None:
             raise ValueError(null_problem(col, n))
 
 
-def lazy_null_guard(cols: list[str]) -> pl.Expr:
-    """An Int8 zero that fails at collect time if any of ``cols`` holds nulls.
+class MissingValuesError(InvalidValuesError):
+    """Nulls (or NaN amounts) in a column that may not hold them, found in a lazy plan.
 
-    Added to a result column (so projection pushdown cannot drop it); it raises
-    ``InvalidValuesError`` (a ``ValueError`` and a polars ``InvalidOperationError``) whose
-    first line is ``column 'x' has N null value(s) ...`` (`_validation.raise_at_collect`).
+    A ``ValueError`` like the eager check's, and an ``InvalidOperationError`` as polars
+    raises for invalid data at collect time (what this check raised before).
     """
-    guard = pl.lit(0, dtype=pl.Int8)
-    for col in cols:
-        n = pl.col(col).null_count()
-        # the words of `null_problem`, the eager check's message
-        message = pl.format(
-            "column '{}' has {} null value(s); drop or fill them first "
-            "(rows are never dropped silently)",
-            pl.lit(col),
-            n,
-        )
-        guard = guard + raise_at_collect(pl.when(n > 0).then(message))
-    return guard
+
+
+def lazy_null_guard(cols: list[str], labels: dict[str, str] | None = None) -> pl.Expr:
+    """An Int8 zero that raises `MissingValuesError` at collect time for missing values.
+
+    Missing values are nulls in any of ``cols`` and NaN in a float column among them that
+    ``labels`` maps to an amount (a name in `NAN_CHECKED`). ``labels`` maps a column to the
+    name shown in the message (the user's name of an internal column). Added to a result
+    column, so projection pushdown cannot drop it.
+
+    Measured (polars 1.44 and 2.1): an exception raised in a ``map_batches`` function
+    reaches the caller of ``collect`` unchanged, so the first line the user reads is
+    ``column 'customer_id' has 2 null value(s); ...``. polars 1.20 wraps it in a
+    ``ComputeError`` whose first line is ``MissingValuesError: column 'customer_id' has
+    2 null value(s); ...``. The earlier guard (a failing strict cast of the message)
+    showed polars' cast error first: ``conversion from `str` to `i8` failed ...``.
+    """
+    labels = labels or {}
+    checked = list(dict.fromkeys(cols))
+    # one function over the counts of every column, checked in the order of `cols`, so the
+    # column named first is reported first (a guard per column raced: polars may run them
+    # in any order)
+    counts = []
+    for i, col in enumerate(checked):
+        counts.append(pl.col(col).null_count().cast(pl.Int64).alias(f"n{i}"))
+        if col in NAN_CHECKED:
+            nan = pl.col(col).cast(pl.Float64).is_nan()
+            counts.append(nan.sum().cast(pl.Int64).alias(f"nan{i}"))
+
+    def check(values: pl.Series) -> pl.Series:
+        row = values.struct.unnest().row(0, named=True)
+        for i, col in enumerate(checked):
+            message = missing_message(
+                labels.get(col, col), row[f"n{i}"] or 0, row.get(f"nan{i}") or 0
+            )
+            if message is not None:
+                raise MissingValuesError(message)
+        return pl.Series([0], dtype=pl.Int8)
+
+    return pl.lit(0, dtype=pl.Int8) + pl.struct(counts).map_batches(
+        check, return_dtype=pl.Int8, returns_scalar=True
+    )
+
+
+# The log's columns go by internal names (`_narwhals.CID`, `TS`, `AMT`): a plan selects
+# them first, so no column of the user's (named like an output or like one of the plans'
+# helper columns) is ever in it.
+NAN_CHECKED = frozenset({AMT})  # float columns where NaN is an error (an amount)
 
 
 def check_log(
-    tx: object, customer_id: object, timestamp: object, amount: object | None
-) -> tuple[pl.LazyFrame, str, str, str | None, pl.DataType]:
-    """Validate a transaction log; eager input is checked for nulls here."""
+    tx: object,
+    customer_id: object,
+    timestamp: object,
+    amount: object | None,
+    extra: dict[str, tuple[str, object]] | None = None,
+    keep: Sequence[str] = (),
+) -> tuple[
+    pl.DataFrame | pl.LazyFrame, pl.LazyFrame, str, str, str | None, pl.DataType, dict[str, str]
+]:
+    """Validate a transaction log and give it internal column names.
+
+    Returns ``(frame, lf, CID, TS, AMT or None, timestamp dtype, labels)``: ``frame`` is
+    the log reduced to its columns under the internal names (a ``DataFrame`` for eager
+    input, checked here for nulls and NaN amounts; else a ``LazyFrame``), ``lf`` its lazy
+    view, and ``labels`` maps each internal name to the user's column name (for
+    messages). ``extra`` maps more internal names to ``(role, column)``; they are
+    checked to exist and to hold no nulls. ``keep`` names columns carried under their own
+    names and not checked for nulls (the validated ``by=`` segments, which never start with
+    ``__`` as the internal names do; a null segment is its own group).
+    """
     lf, schema = schema_of(tx)
     cid = require(schema, customer_id, "customer_id")
     ts = require(schema, timestamp, "timestamp")
@@ -73,14 +135,53 @@ def check_log(
             f"timestamp column {ts!r} must be Date or Datetime; got {ts_dtype}. Parse it "
             "first, e.g. pl.col(...).str.to_datetime()"
         )
-    amt = None
+    labels = {CID: cid, TS: ts}
     if amount is not None:
         amt = require(schema, amount, "amount")
         if not schema[amt].is_numeric():
             raise TypeError(f"amount column {amt!r} must be numeric; got {schema[amt]}")
+        labels[AMT] = amt
+    for internal, (role, column) in (extra or {}).items():
+        labels[internal] = require(schema, column, role)
+    internal_cols = [pl.col(user).alias(internal) for internal, user in labels.items()]
+    internal_cols += [pl.col(k) for k in keep]
+    frame: pl.DataFrame | pl.LazyFrame
     if isinstance(tx, pl.DataFrame):
-        check_no_nulls(tx, [c for c in (cid, ts, amt) if c is not None])
-    return lf, cid, ts, amt, ts_dtype
+        frame = tx.select(internal_cols)
+        check_missing(frame, labels)
+    else:
+        frame = lf.select(internal_cols)
+    return (
+        frame,
+        frame.lazy(),
+        CID,
+        TS,
+        AMT if amount is not None else None,
+        ts_dtype,
+        labels,
+    )
+
+
+def check_missing(frame: pl.DataFrame, labels: dict[str, str]) -> None:
+    """Raise ``ValueError`` with the count for nulls (or NaN amounts) in an eager frame."""
+    counts = [pl.col(c).null_count().cast(pl.Int64).alias(f"n{i}") for i, c in enumerate(labels)]
+    nan_cols = [c for c in labels if c in NAN_CHECKED and frame.schema[c].is_float()]
+    counts += [pl.col(c).is_nan().sum().cast(pl.Int64).alias(f"nan{c}") for c in nan_cols]
+    row = frame.select(counts).row(0, named=True)
+    for i, (internal, user) in enumerate(labels.items()):
+        message = missing_message(user, row[f"n{i}"], row.get(f"nan{internal}") or 0)
+        if message is not None:
+            raise ValueError(message)
+
+
+def check_output_names(argument: str, column: str, outputs: list[str], function: str) -> None:
+    """``ValueError`` if an input column that goes to the output has an output's name."""
+    if column in outputs:
+        raise ValueError(
+            f"{argument} column {column!r} has the name of an output column of {function} "
+            f"({', '.join(map(repr, outputs))}); rename it first, e.g. "
+            f"tx.rename({{{column!r}: 'id'}})"
+        )
 
 
 def check_scaler(time_scaler: object) -> float:
@@ -95,15 +196,17 @@ def check_scaler(time_scaler: object) -> float:
     return value
 
 
-_SMALL_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
-_KEY_SHIFT = 1 << 32  # key = id * 2**32 + (period + 2**31): ids within +-2**31
+# key = id * 2**32 + (period + 2**31) fits an Int64 for ids within +-2**31: UInt32 ids
+# reach 2**32 - 1 and need the Int128 key (or the range check) like the 64-bit ones
+_SMALL_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16)
+_KEY_SHIFT = 1 << 32
 
 
 def _integer_key_fits(tx: object, cid: str, dtype: pl.DataType) -> bool:
     """Whether one Int64 sort key per (customer, period) cannot overflow."""
     if isinstance(dtype, _SMALL_INTS):
         return True
-    if isinstance(dtype, pl.Int64 | pl.UInt64) and isinstance(tx, pl.DataFrame):
+    if isinstance(dtype, pl.Int64 | pl.UInt32 | pl.UInt64) and isinstance(tx, pl.DataFrame):
         if tx.height == 0:
             return True
         low, high = tx.select(lo=pl.col(cid).min(), hi=pl.col(cid).max()).row(0)
@@ -209,19 +312,31 @@ def check_partitions(partitions: object, tx: object) -> int:
     return partitions
 
 
-def _check_part_nulls(rows: pl.DataFrame, raw: pl.LazyFrame, nullable: list[str]) -> None:
-    """Raise, with the count over the whole input, if one part's rows hold nulls.
+def _check_part_nulls(
+    rows: pl.DataFrame, raw: pl.LazyFrame, labels: dict[str, str], nullable: list[str]
+) -> None:
+    """Raise, with the count over the whole input, if one part's rows hold missing values.
+
+    Columns in `nullable` (the `by=` segments, where a null is its own group) are not
+    checked.
 
     A ``LazyFrame`` is checked here, when its parts are collected: the same exception
-    and message as the null guard of a one-part plan (`lazy_null_guard`).
+    and message as the guard of a one-part plan (`lazy_null_guard`).
     """
-    checked = [c for c in raw.collect_schema().names() if c not in nullable]
-    if not any(rows.select(checked).null_count().row(0)):
+    names = [c for c in raw.collect_schema().names() if c not in nullable]
+    nan_cols = [c for c in names if c in NAN_CHECKED and rows.schema[c].is_float()]
+    nans = rows.select(pl.col(nan_cols).is_nan().sum()).row(0) if nan_cols else ()
+    if not any(rows.select(names).null_count().row(0)) and not any(nans):
         return
-    totals = raw.select(pl.col(checked).null_count()).collect().row(0)
-    for col, n in zip(checked, totals, strict=True):
-        if n:
-            raise InvalidValuesError(null_problem(col, n))
+    totals = raw.select(
+        pl.col(names).null_count().name.suffix("/n"),
+        pl.col(nan_cols).is_nan().sum().name.suffix("/nan"),
+    )
+    row = totals.collect().row(0, named=True)
+    for col in names:
+        message = missing_message(labels.get(col, col), row[f"{col}/n"], row.get(f"{col}/nan", 0))
+        if message is not None:
+            raise MissingValuesError(message)
 
 
 def in_parts(
@@ -233,6 +348,7 @@ def in_parts(
     build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
     combine: Callable[[pl.LazyFrame], pl.LazyFrame],
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
+    labels: dict[str, str] | None = None,
     nullable: list[str] | None = None,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
@@ -259,7 +375,7 @@ def in_parts(
         results = []
         for k in range(partitions):
             rows = raw.filter(bucket == k).collect()
-            _check_part_nulls(rows, raw, nullable or [])
+            _check_part_nulls(rows, raw, labels or {}, nullable or [])
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
         return finish(combine(pl.concat(results).lazy())).collect()
@@ -275,6 +391,7 @@ def log_periods(
     amt: str | None,
     ts_dtype: pl.DataType,
     unit: str,
+    labels: dict[str, str] | None = None,
 ) -> pl.LazyFrame:
     """The log reduced to (customer id, period index, amount as Float64).
 
@@ -283,7 +400,7 @@ def log_periods(
     """
     period = period_index(pl.col(ts), ts_dtype, unit)
     if isinstance(tx, pl.LazyFrame):
-        period = period + lazy_null_guard([c for c in (cid, ts, amt) if c is not None])
+        period = period + lazy_null_guard([c for c in (cid, ts, amt) if c is not None], labels)
     cols = [pl.col(cid), period.alias(PERIOD)]
     if amt is not None:
         cols.append(pl.col(amt).cast(pl.Float64).alias(AMOUNT))

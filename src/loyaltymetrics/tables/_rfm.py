@@ -15,6 +15,7 @@ from ._narwhals import AMOUNT, PERIOD
 from ._plumbing import (
     by_customer,
     check_log,
+    check_output_names,
     check_partitions,
     check_scaler,
     group_customers,
@@ -143,6 +144,57 @@ def _summarise(
     return per_customer.select(cols)
 
 
+def _portable_rows(
+    nw: Any, tx: Any, customer_id: str, timestamp: str, amount: str | None, unit: str
+) -> tuple[Any, Any]:
+    """The log as (``CID``, ``PERIOD``, ``AMOUNT``) rows in the engine, and its schema."""
+    frame, schema, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    frame, _ = pn.internal_log(nw, frame, {pn.CID: customer_id, pn.TS: timestamp, pn.AMT: amount})
+    cols = [nw.col(pn.CID), nw.col(pn.TS)]
+    if amount is not None:
+        cols.append(nw.col(pn.AMT).cast(nw.Float64).alias(AMOUNT))
+    return pn.with_index(nw, frame.select(cols), pn.TS, unit).drop(pn.TS), schema
+
+
+def _portable_summary(nw: Any, rows: Any, amount: bool, end: int | None, time_scaler: float) -> Any:
+    """`_summarise` of `_portable_rows` (already cut at the end): a narwhals frame."""
+    customer_id = pn.CID
+    # one row per (customer, purchase period), then per customer
+    period_aggs = [nw.len().alias("__orders")]
+    if amount:
+        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
+    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
+    first = per_period.group_by(customer_id).agg(
+        nw.col(PERIOD).min().alias("__first"),
+        nw.col(PERIOD).max().alias("__last"),
+        nw.len().alias("__n"),
+    )
+    if amount:
+        repeat = (
+            per_period.join(first.select(customer_id, "__first"), on=customer_id)
+            .filter(nw.col(PERIOD) != nw.col("__first"))
+            .group_by(customer_id)
+            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+        )
+        first = first.join(repeat, on=customer_id, how="left")
+    end_period: Any = nw.lit(end) if end is not None else nw.col("__last").max()
+    out = [
+        nw.col(customer_id),
+        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
+        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
+        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
+    ]
+    if amount:
+        out.append(
+            nw.when(nw.col("__n") > 1)
+            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            .otherwise(0.0)
+            .cast(nw.Float64)
+            .alias("monetary_value")
+        )
+    return first.select(out)
+
+
 def _rfm_summary_portable(
     tx: Any,
     *,
@@ -161,54 +213,72 @@ def _rfm_summary_portable(
     unit = check_time_unit(time_unit)
     if observation_end is not None:
         pn.check_end(observation_end)
-    frame, _, _ = pn.validated(nw, tx, pn.log_columns(customer_id, timestamp, amount))
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
+    check_output_names("customer_id", customer_id, _outputs(amount), "rfm_summary")
+    end: int | None = None
+    if observation_end is not None:  # an aware end is read on the column's clock
+        clock = on_column_clock(observation_end, "observation_end", schema[timestamp])
+        end = pn.literal_index(clock, unit)
+        rows = rows.filter(nw.col(PERIOD) <= end)
+    out = _portable_summary(nw, rows, amount is not None, end, time_scaler)
+    return out.sort(pn.CID).rename({pn.CID: customer_id}).to_native()
 
-    cols = [nw.col(customer_id), nw.col(timestamp)]
-    if amount is not None:
-        cols.append(nw.col(amount).cast(nw.Float64).alias(AMOUNT))
-    rows = pn.with_index(nw, frame.select(cols), timestamp, unit).drop(timestamp)
-    if observation_end is not None:
-        rows = rows.filter(nw.col(PERIOD) <= pn.literal_index(observation_end, unit))
 
-    # stage 2: one row per (customer, purchase period), then per customer
-    period_aggs = [nw.len().alias("__orders")]
-    if amount is not None:
-        period_aggs.append(nw.col(AMOUNT).sum().alias(AMOUNT))
-    per_period = rows.group_by(customer_id, PERIOD).agg(*period_aggs)
-    first = per_period.group_by(customer_id).agg(
-        nw.col(PERIOD).min().alias("__first"),
-        nw.col(PERIOD).max().alias("__last"),
-        nw.len().alias("__n"),
+def _calibration_holdout_split_portable(
+    tx: Any,
+    *,
+    calibration_end: dt.date,
+    holdout_end: dt.date,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    time_unit: str,
+    time_scaler: float,
+) -> Any:
+    """`tables.calibration_holdout_split` as a portable narwhals plan (the engine's frame)."""
+    nw = pn.narwhals_module()
+    time_scaler = check_scaler(time_scaler)
+    unit = check_time_unit(time_unit)
+    pn.check_end(calibration_end, "calibration_end")
+    pn.check_end(holdout_end, "holdout_end")
+    rows, schema = _portable_rows(nw, tx, customer_id, timestamp, amount, unit)
+    check_output_names(
+        "customer_id", customer_id, _split_outputs(amount), "calibration_holdout_split"
     )
-    if amount is not None:
-        repeat = (
-            per_period.join(first.select(customer_id, "__first"), on=customer_id)
-            .filter(nw.col(PERIOD) != nw.col("__first"))
-            .group_by(customer_id)
-            .agg(nw.col(AMOUNT).sum().alias("__repeat_total"))
+    cal_value = on_column_clock(calibration_end, "calibration_end", schema[timestamp])
+    hold_value = on_column_clock(holdout_end, "holdout_end", schema[timestamp])
+    if _as_datetime(hold_value) <= _as_datetime(cal_value):
+        raise ValueError(
+            f"holdout_end ({holdout_end}) must be after calibration_end ({calibration_end})"
         )
-        first = first.join(repeat, on=customer_id, how="left")
-
-    # stage 3: final ratios
-    if observation_end is not None:
-        end_period: Any = nw.lit(pn.literal_index(observation_end, unit))
-    else:
-        end_period = nw.col("__last").max()
-    out = [
-        nw.col(customer_id),
-        (nw.col("__n") - 1).cast(nw.Int64).alias("frequency"),
-        ((nw.col("__last") - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("recency"),
-        ((end_period - nw.col("__first")) / time_scaler).cast(nw.Float64).alias("T"),
-    ]
-    if amount is not None:
+    cal, hold = pn.literal_index(cal_value, unit), pn.literal_index(hold_value, unit)
+    has_amount = amount is not None
+    summary = _portable_summary(
+        nw, rows.filter(nw.col(PERIOD) <= cal), has_amount, cal, time_scaler
+    )
+    summary = summary.rename({c: f"{c}_cal" for c in _outputs(amount)})
+    later = rows.filter((nw.col(PERIOD) > cal) & (nw.col(PERIOD) <= hold))
+    aggs = [nw.len().alias("__n")]
+    if has_amount:
+        aggs.append(nw.col(AMOUNT).sum().alias("__total"))
+    per_period = later.group_by(pn.CID, PERIOD).agg(*aggs)
+    totals = [nw.len().alias("frequency_holdout")]
+    if has_amount:
+        totals.append(nw.col("__total").sum().alias("__total"))
+    holdout = per_period.group_by(pn.CID).agg(*totals)
+    frequency = nw.col("frequency_holdout").fill_null(0).cast(nw.Int64)
+    out = [*summary.collect_schema().names(), frequency.alias("frequency_holdout")]
+    if has_amount:
         out.append(
-            nw.when(nw.col("__n") > 1)
-            .then(nw.col("__repeat_total") / (nw.col("__n") - 1))
+            nw.when(frequency > 0)
+            .then(nw.col("__total") / frequency)
             .otherwise(0.0)
             .cast(nw.Float64)
-            .alias("monetary_value")
+            .alias("monetary_value_holdout")
         )
-    return first.select(out).sort(customer_id).to_native()
+    out.append(nw.lit((hold - cal) / time_scaler).cast(nw.Float64).alias("duration_holdout"))
+    result = summary.join(holdout, on=pn.CID, how="left").select(out).sort(pn.CID)
+    return result.rename({pn.CID: customer_id}).to_native()
 
 
 @table(_rfm_summary_portable)
@@ -241,7 +311,8 @@ def rfm_summary(
     portable plan inside its own engine and returns that engine's frame (lazy stays
     lazy). The plan uses only group-by aggregations and civil day numbers from
     year/month/day; the tests check it against the polars plan. For those engines the
-    null check is one aggregate query, and time-zone-aware ends are not converted.
+    null check is one aggregate query. An aware column is read on its engine's clock (the
+    session's zone for DuckDB and Spark; see the "Nulls, NaN and errors" page).
 
     Parameters
     ----------
@@ -259,7 +330,8 @@ def rfm_summary(
         End of the observation window. Orders in later periods are ignored, and customers
         whose first order is later are absent. Default: the period of the latest order.
     time_unit : {"D", "W", "M", "h"}, default="D"
-        Purchase-period unit: calendar day, Monday–Sunday week, calendar month, hour.
+        Purchase-period unit: calendar day, Monday–Sunday week, calendar month, hour;
+        on the local clock of a time-zone-aware column (hours too).
     time_scaler : float, default=1.0
         Divides recency and T: `time_unit="D", time_scaler=7` gives weeks counted from
         daily periods (the CDNOW convention).
@@ -286,8 +358,9 @@ def rfm_summary(
         is not numeric, or an option has the wrong type.
     ValueError
         If a column is missing, holds nulls (eager input), or `time_unit`/`time_scaler`
-        are invalid. For a `LazyFrame`, nulls raise
-        `polars.exceptions.InvalidOperationError` at collect time.
+        are invalid, or `customer_id` names an output column. For a `LazyFrame`, nulls
+        raise the same `ValueError` at collect time (a `MissingValuesError`, also a
+        `polars.exceptions.InvalidOperationError`). NaN amounts raise like nulls.
 
     Notes
     -----
@@ -319,7 +392,8 @@ def rfm_summary(
     [{'customer_id': 1, 'frequency': 1, 'recency': 7.0, 'T': 14.0, 'monetary_value': 20.0},
      {'customer_id': 2, 'frequency': 0, 'recency': 0.0, 'T': 10.0, 'monetary_value': 0.0}]
     """
-    lf, cid, ts, amt, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
+    check_output_names("customer_id", labels[cid], _outputs(amt), "rfm_summary")
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
     n_parts = check_partitions(partitions, tx)
@@ -329,7 +403,7 @@ def rfm_summary(
     dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        periods = log_periods(part_tx, frame, cid, ts, amt, ts_dtype, unit)
+        periods = log_periods(part_tx, frame, cid, ts, amt, ts_dtype, unit, labels)
         if end is not None:
             periods = periods.filter(pl.col(PERIOD) <= end)
         return _rfm_parts(periods, cid, amt, tx=part_tx, dtype=dtype)
@@ -337,18 +411,19 @@ def rfm_summary(
     columns = [cid, ts] + ([amt] if amt is not None else [])
     end_period = pl.col("__last").max() if end is None else end
     return in_parts(
-        tx,
+        frame,
         lf,
         cid,
         columns,
         n_parts,
         build,
         lambda f: f.sort(cid),
-        lambda f: _summarise(f, cid, amt, end_period, scaler),
+        lambda f: _summarise(f, cid, amt, end_period, scaler).rename({cid: labels[cid]}),
+        labels,
     )
 
 
-@table()
+@table(_calibration_holdout_split_portable)
 def calibration_holdout_split(
     tx: PolarsFrame,
     *,
@@ -394,7 +469,8 @@ def calibration_holdout_split(
     Returns
     -------
     polars.DataFrame or polars.LazyFrame
-        One row per calibration customer: the id, `frequency_cal`, `recency_cal`,
+        One row per calibration customer, sorted by id (as `rfm_summary`; the input's
+        row order plays no part): the id, `frequency_cal`, `recency_cal`,
         `T_cal`, (`monetary_value_cal`), `frequency_holdout` (Int64),
         (`monetary_value_holdout`: mean holdout-period total, 0 without holdout
         purchases) and `duration_holdout`. Customers who first buy in the holdout
@@ -435,7 +511,9 @@ def calibration_holdout_split(
      {'customer_id': 2, 'frequency_cal': 0, 'recency_cal': 0.0, 'T_cal': 5.0,
       'frequency_holdout': 0, 'duration_holdout': 7.0}]
     """
-    lf, cid, ts, amt, ts_dtype = check_log(tx, customer_id, timestamp, amount)
+    frame, lf, cid, ts, amt, ts_dtype, labels = check_log(tx, customer_id, timestamp, amount)
+    outputs = _split_outputs(amt)
+    check_output_names("customer_id", labels[cid], outputs, "calibration_holdout_split")
     unit = check_time_unit(time_unit)
     scaler = check_scaler(time_scaler)
     cal_value = on_column_clock(calibration_end, "calibration_end", ts_dtype)
@@ -446,11 +524,11 @@ def calibration_holdout_split(
         )
     cal_period = literal_period(calibration_end, "calibration_end", unit, ts_dtype)
     hold_period = literal_period(holdout_end, "holdout_end", unit, ts_dtype)
-    periods = log_periods(tx, lf, cid, ts, amt, ts_dtype, unit)
+    periods = log_periods(frame, lf, cid, ts, amt, ts_dtype, unit, labels)
     summary_cols = ["frequency", "recency", "T"] + (["monetary_value"] if amt else [])
     dtype = lf.collect_schema()[cid]
     cal_parts = _rfm_parts(
-        periods.filter(pl.col(PERIOD) <= cal_period), cid, amt, tx=tx, dtype=dtype
+        periods.filter(pl.col(PERIOD) <= cal_period), cid, amt, tx=frame, dtype=dtype
     )
     cal = _summarise(cal_parts, cid, amt, cal_period, scaler).rename(
         {c: f"{c}_cal" for c in summary_cols}
@@ -473,7 +551,19 @@ def calibration_holdout_split(
         cal.join(holdout, on=cid, how="left", maintain_order="left")
         .with_columns(fills)
         .with_columns(((hold_period - cal_period) / scaler).alias("duration_holdout"))
+        .rename({cid: labels[cid]})
     )
+
+
+def _outputs(amount: str | None) -> list[str]:
+    """The columns of `rfm_summary` next to the id."""
+    return ["frequency", "recency", "T"] + (["monetary_value"] if amount is not None else [])
+
+
+def _split_outputs(amount: str | None) -> list[str]:
+    """The columns of `calibration_holdout_split` next to the id."""
+    outputs = [f"{c}_cal" for c in _outputs(amount)] + ["frequency_holdout", "duration_holdout"]
+    return outputs + (["monetary_value_holdout"] if amount is not None else [])
 
 
 def _as_datetime(value: dt.date) -> dt.datetime:
