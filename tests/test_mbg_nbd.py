@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy import special as sc
 
-from loyaltymetrics import datasets
 from loyaltymetrics.models import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
@@ -65,11 +64,6 @@ def _rfm(df: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatArray]:
         df["recency"].to_numpy().astype(np.float64),
         df["T"].to_numpy().astype(np.float64),
     )
-
-
-@pytest.fixture(scope="module")
-def cdnow() -> pl.DataFrame:
-    return datasets.load_cdnow_summary()
 
 
 @pytest.fixture(scope="module")

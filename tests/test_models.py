@@ -72,11 +72,6 @@ def _rfm(df: pl.DataFrame) -> tuple[FloatArray, FloatArray, FloatArray]:
 
 
 @pytest.fixture(scope="module")
-def cdnow() -> pl.DataFrame:
-    return datasets.load_cdnow_summary()
-
-
-@pytest.fixture(scope="module")
 def cdnow_repeat(cdnow: pl.DataFrame) -> pl.DataFrame:
     return cdnow.filter(pl.col("frequency") > 0)
 

@@ -33,7 +33,7 @@ from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 Stamp = date | datetime  # datetime is a subclass of date
 Row = tuple[Hashable, Stamp, float]  # (customer id, timestamp, amount)
