@@ -42,6 +42,7 @@ import os
 import statistics
 import sys
 import tempfile
+import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.show_sql:
         for table in args.tables:
-            print(f"-- {table}\n{duckdb_sql(table, 'orders.parquet')}")
+            query = textwrap.dedent(duckdb_sql(table, "orders.parquet")).strip()
+            print(f"-- {table}\n{query};\n")
         return 0
     if args.repeats < (1 if args.smoke else 3):
         parser.error("--repeats must be at least 3 (1 with --smoke)")
