@@ -264,6 +264,9 @@ def in_parts(
             _check_part_nulls(rows, raw)
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
+        if partitions == 1:  # one part is the eager plan's own result: nothing to combine
+            # (combine would re-sort customer_summary's 1M rows: lazy 1.70x eager at 10M)
+            return finish(results[0].lazy()).collect()
         return finish(combine(pl.concat(results).lazy())).collect()
 
     return pl.defer(run, schema=schema)
