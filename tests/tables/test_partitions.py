@@ -103,8 +103,12 @@ def test_parts_are_disjoint_and_cover_every_customer() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_lazy_parts_run_at_collect_one_pass_each(name: str) -> None:
-    """Nothing is read before collect; then each of the k parts reads the input once."""
+@pytest.mark.parametrize("k", [1, 5])
+def test_lazy_parts_run_at_collect_one_pass_each(name: str, k: int) -> None:
+    """Nothing is read before collect; then each of the k parts reads the input once.
+
+    k = 1 is the default path of a LazyFrame: one deferred pass, then the eager plan.
+    """
     log = _log([(c, 24 * c, c) for c in range(40)])
     reads = []
 
@@ -113,10 +117,10 @@ def test_lazy_parts_run_at_collect_one_pass_each(name: str) -> None:
         return log
 
     lazy_log = pl.defer(source, schema=log.schema)
-    out = CALLS[name](lazy_log, 5)
+    out = CALLS[name](lazy_log, k)
     assert reads == []
     assert_frame_equal(out.collect(), _collect(CALLS[name](log, 1)), check_exact=False)
-    assert len(reads) == 5
+    assert len(reads) == k
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))

@@ -353,8 +353,9 @@ def in_parts(
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
-    One part is the plain lazy plan. With more, the customers are split by a hash of
-    the id, and the result is a deferred source (``pl.defer``): when it is collected,
+    One part of a ``DataFrame`` is the plain plan. A ``LazyFrame``, or more parts: the
+    customers are split by a hash of the id (one part: no split), and the result is a
+    deferred source (``pl.defer``): when it is collected,
     each part's rows of `columns` are read into memory in turn (one pass over the input
     per part), checked for nulls, and given to `build` as a ``DataFrame``, so each part
     runs the eager plan (an Int64 sort key when its ids fit). Only one part's rows are
@@ -364,8 +365,15 @@ def in_parts(
     the combined table several times does not read the input again for each use.
     `nullable` columns (the ``by`` segments) may hold nulls.
     """
-    if partitions == 1:
+    if partitions == 1 and not isinstance(tx, pl.LazyFrame):
         return finish(build(tx, lf))
+    # A LazyFrame with one part runs the same way (one pass, no filter): its needed
+    # columns are read into memory and the eager plan runs on them. Every plan sorts the
+    # whole log anyway, so this holds no more than the lazy plan did, and the eager plan
+    # knows the ranges (an Int64 packed value sort where the lazy plan had to sort an
+    # Int128 key: 10M orders, measured in one process, see docs/benchmarks.md). Rejected:
+    # keeping the lazy plan and reading the id range in a first pass at call time
+    # (a query before collect, and still the slower key sort for the other plans).
     raw = lf.select(columns)
     bucket = pl.col(cid).hash(_PART_SEED) % partitions
     empty = pl.DataFrame(schema=raw.collect_schema())
@@ -374,10 +382,13 @@ def in_parts(
     def run() -> pl.DataFrame:
         results = []
         for k in range(partitions):
-            rows = raw.filter(bucket == k).collect()
+            rows = (raw if partitions == 1 else raw.filter(bucket == k)).collect()
             _check_part_nulls(rows, raw, labels or {}, nullable or [])
             results.append(build(rows, rows.lazy()).collect())
             del rows  # free this part's orders before the next is read
+        if partitions == 1:  # one part is the eager plan's own result: nothing to combine
+            # (combine would re-sort customer_summary's 1M rows: lazy 1.70x eager at 10M)
+            return finish(results[0].lazy()).collect()
         return finish(combine(pl.concat(results).lazy())).collect()
 
     return _compat.defer(run, schema=schema)
