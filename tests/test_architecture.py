@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "_index": 1,
     "expr": 1,
     "stats": 1,
+    "_survival": 1,
     "": 1,  # the package itself re-exports the formulas
     # 2 tables, 3 models
     "tables": 2,

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from scipy import special as sc
 
 from loyaltymetrics import datasets, models, tables
+from loyaltymetrics.models import _clv_interval as ci
+from loyaltymetrics.models import _prediction as pr
 from loyaltymetrics.models import _uncertainty as u
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -302,7 +304,7 @@ def test_bg_nbd_conditional_distribution_matches_the_updated_unconditional_pmf(
     theta = np.array(list(bg.params.values()))[None, :]
     for i in (0, 1, 4, 10, 157):
         x, tx, big_t = (np.array([a[i]]) for a in RFM)
-        surv = u._bg_kernel(False)(theta, (x, tx, big_t), np.array([39.0]), 30, None)[:, 0]
+        surv = pr._bg_kernel(False)(theta, (x, tx, big_t), np.array([39.0]), 30, None)[:, 0]
         pmf = _bg_conditional_pmf(bg, 30, 39.0, x[0], tx[0], big_t[0])
         np.testing.assert_allclose(1 - surv, np.cumsum(pmf), atol=1e-12)
 
@@ -313,7 +315,7 @@ def test_conditional_mean_equals_expected_purchases(
 ) -> None:
     model = request.getfixturevalue(name)
     theta = np.array(list(model.params.values()))[None, :]
-    surv = u._bg_kernel(name == "mbg")(theta, RFM, np.array([39.0]), 400, None)
+    surv = pr._bg_kernel(name == "mbg")(theta, RFM, np.array([39.0]), 400, None)
     np.testing.assert_allclose(surv.sum(axis=0), model.expected_purchases(39.0, *RFM), atol=1e-11)
 
 
@@ -324,7 +326,7 @@ def test_bg_bb_conditional_mean_equals_expected_purchases(
     data = tuple(d[c].to_numpy().astype(float) for c in ("frequency", "recency", "periods"))
     theta = np.array(list(bgbb.params.values()))[None, :]
     for t in (1, 4, 9):
-        surv = u._bgbb_kernel(theta, data, np.array([float(t)]), t, None)
+        surv = pr._bgbb_kernel(theta, data, np.array([float(t)]), t, None)
         np.testing.assert_allclose(
             surv.sum(axis=0), bgbb.expected_purchases(t, *data), rtol=1e-12, atol=1e-14
         )
@@ -347,7 +349,7 @@ def test_pareto_conditional_distribution_matches_brute_force_simulation(
     empirical = np.array([(counts <= y).mean() for y in range(8)])
     theta = np.tile(np.array(list(p.values())), (4000, 1))
     uni = np.random.default_rng(2).random((4000, 1))
-    kernel = u._pareto_kernel(models.ParetoNBDModel)
+    kernel = pr._pareto_kernel(models.ParetoNBDModel)
     cdf = (
         1
         - kernel(
@@ -418,18 +420,20 @@ def test_predict_is_reproducible_and_independent_of_the_blocking(
     sub = tuple(a[:300] for a in RFM)
     first = pareto.predict(39.0, *sub, n_draws=40, seed=4)
     assert first.equals(pareto.predict(39.0, *sub, n_draws=40, seed=4))
-    monkeypatch.setattr(u, "_BLOCK", 7)
-    monkeypatch.setattr(u, "_DRAW_CHUNK", 3)
+    monkeypatch.setattr(pr, "_BLOCK", 7)
+    monkeypatch.setattr(pr, "_DRAW_CHUNK", 3)
     assert first.equals(pareto.predict(39.0, *sub, n_draws=40, seed=4))
     assert not first.equals(pareto.predict(39.0, *sub, n_draws=40, seed=5))
 
 
 def test_too_short_windows_are_widened_to_the_same_answer(bg: models.BetaGeoModel) -> None:
-    kernel = u._bg_kernel(False)
+    kernel = pr._bg_kernel(False)
     draws = bg._param_draws(30, np.random.default_rng(0))
     t = np.array([39.0])
-    short = u._mixture_bounds(kernel, draws, RFM, t, (0.05, 0.95), np.ones(RFM[0].size), None, None)
-    long_ = u._mixture_bounds(
+    short = pr._mixture_bounds(
+        kernel, draws, RFM, t, (0.05, 0.95), np.ones(RFM[0].size), None, None
+    )
+    long_ = pr._mixture_bounds(
         kernel, draws, RFM, t, (0.05, 0.95), np.full(RFM[0].size, 64.0), None, None
     )
     np.testing.assert_array_equal(short[0], long_[0])
@@ -502,7 +506,7 @@ def test_coverage_on_simulated_customers_is_at_least_nominal() -> None:
     inside = float(np.mean((hold >= low) & (hold <= high)))
     # the rule guarantees >= 90 % under the model; discreteness makes it conservative.
     # The model's own mass inside each interval (point parameters) bounds it from above.
-    kernel = u._bg_kernel(False)
+    kernel = pr._bg_kernel(False)
     theta = model._estimates()[None, :]
     surv = kernel(theta, (x, t_x, big_t), np.array([39.0]), 200, None)
     cdf = 1 - surv
@@ -655,7 +659,7 @@ def test_clv_spline_path_matches_exact_evaluation(
     data = tuple(sim[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
     spend = np.full(3000, 30.0)
     spline = models.customer_lifetime_value_interval(bg, gg, *data, spend, time_unit="W")
-    monkeypatch.setattr(u, "_GRID_NODES", 10**9)
+    monkeypatch.setattr(ci, "_GRID_NODES", 10**9)
     exact = models.customer_lifetime_value_interval(bg, gg, *data, spend, time_unit="W")
     np.testing.assert_allclose(spline["clv_high"], exact["clv_high"], rtol=1e-8)
 
@@ -676,7 +680,7 @@ def test_clv_interval_errors(bg: models.BetaGeoModel, gg: models.GammaGammaModel
 def test_total_clv_interval_is_a_log_scale_delta_interval(
     bg: models.BetaGeoModel, gg: models.GammaGammaModel
 ) -> None:
-    total = u.total_clv_interval(bg, gg, *RFM, *SPEND, time_unit="W")
+    total = ci.total_clv_interval(bg, gg, *RFM, *SPEND, time_unit="W")
     point = models.customer_lifetime_value(bg, gg, *RFM, *SPEND, time_unit="W").sum()
     assert total.estimate == pytest.approx(point, rel=1e-12)
     assert total.low < point < total.high
@@ -729,7 +733,7 @@ def test_conditional_survival_is_a_distribution_with_the_model_mean(
     data = (np.array([float(x)]), np.array([tx]), np.array([big_t]))
     expected = float(model.expected_purchases(t, *data)[0])
     assume(expected < 100)  # the survival below is summed to 1200 purchases
-    surv = u._bg_kernel(modified)(np.array([[r, alpha, a, b]]), data, np.array([t]), 1200, None)[
+    surv = pr._bg_kernel(modified)(np.array([[r, alpha, a, b]]), data, np.array([t]), 1200, None)[
         :, 0
     ]
     assert np.all(np.diff(surv) <= 1e-12)  # P(Y > y) never increases
@@ -759,7 +763,7 @@ def test_bg_bb_conditional_distribution_matches_rejection_sampling(
         assert keep.sum() > 5000
         empirical = np.array([(future[keep] <= y).mean() for y in range(t + 1)])
         data = (np.array([float(hx)]), np.array([float(htx)]), np.array([float(n)]))
-        cdf = 1 - u._bgbb_kernel(theta_hat, data, np.array([float(t)]), t, None, True)[:, 0]
+        cdf = 1 - pr._bgbb_kernel(theta_hat, data, np.array([float(t)]), t, None, True)[:, 0]
         se = np.sqrt(empirical * (1 - empirical) / keep.sum())
         assert np.all(np.abs(cdf - empirical) <= 4 * se + 1e-3)
 

@@ -279,7 +279,7 @@ def build_report(
         # prediction interval (parameter and process draws): about 0.2 us of CPU per
         # customer-draw, so the draws are capped at 2e7 customer-draws (200 draws up to
         # 100,000 customers, at least 40: about 8 CPU seconds at 1M customers).
-        from loyaltymetrics.models._uncertainty import total_clv_interval
+        from loyaltymetrics.models._clv_interval import total_clv_interval
 
         rfm_cols = (rfm["frequency"], rfm["recency"], rfm["T"])
         clv_ci = total_clv_interval(

@@ -9,13 +9,13 @@ from ._base import ConvergenceError
 from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
 from ._clv import customer_lifetime_value
+from ._clv_interval import customer_lifetime_value_interval
 from ._contractual import BetaDiscreteWeibullModel, ShiftedBetaGeometricModel
 from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
 from ._mbg_nbd import ModifiedBetaGeoModel
 from ._pareto_nbd import ParetoNBDModel
 from ._transaction import TransactionModel
-from ._uncertainty import customer_lifetime_value_interval
 
 __all__ = [
     "BetaDiscreteWeibullModel",

@@ -14,6 +14,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
+from . import _prediction as pr
 from . import _uncertainty as u
 
 _NEAR_ONE = 1e-2
@@ -125,7 +126,7 @@ def _loglik(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoBetaBinomModel(u.BetaGeoBetaBinomPrediction, b.BaseModel):
+class BetaGeoBetaBinomModel(pr.BetaGeoBetaBinomPrediction, b.BaseModel):
     r"""The BG/BB model: Bernoulli transactions with beta-geometric dropout, in discrete time.
 
     At each of $n$ transaction opportunities (e.g. yearly donation drives) an active

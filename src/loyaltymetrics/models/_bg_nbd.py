@@ -15,6 +15,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
+from . import _prediction as pr
 from . import _uncertainty as u
 from ._beta_geometric import expected_count, fit_r_alpha_a_b, frame_from_events
 
@@ -65,7 +66,7 @@ def _loglik_terms(
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BetaGeoModel(u.BetaGeoPrediction, b.BaseModel):
+class BetaGeoModel(pr.BetaGeoPrediction, b.BaseModel):
     r"""The BG/NBD model: Poisson purchasing with beta-geometric dropout.
 
     While active, customer $i$ buys at the events of a Poisson process with rate

@@ -15,6 +15,7 @@ from loyaltymetrics import _validation as v
 from loyaltymetrics._typing import FloatArray, RealInput
 
 from . import _base as b
+from . import _prediction as pr
 from . import _uncertainty as u
 
 
@@ -156,7 +157,7 @@ def _shape_note(calls: int) -> str:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class ParetoNBDModel(u.ParetoPrediction, b.BaseModel):
+class ParetoNBDModel(pr.ParetoPrediction, b.BaseModel):
     r"""The Pareto/NBD model: Poisson purchasing with exponential lifetimes.
 
     While alive, customer $i$ buys at Poisson rate $\lambda_i \sim \text{Gamma}(r, \alpha)$;
