@@ -36,9 +36,9 @@ import polars as pl
 from _measure import Timing, source_version, time_runs
 
 from loyaltymetrics import stats, tables
+from loyaltymetrics._lifetimes import check_lifetimes, compress
 from loyaltymetrics.models import BetaDiscreteWeibullModel, ShiftedBetaGeometricModel
 from loyaltymetrics.models._base import check_weights
-from loyaltymetrics.models._contractual import check_lifetimes, compress
 
 OBSERVATION_END = dt.date(2024, 6, 30)
 

@@ -31,6 +31,7 @@ from scipy import integrate, optimize
 from scipy import stats as sps
 
 from loyaltymetrics import datasets, models
+from loyaltymetrics.models import _bdw as bdw
 from loyaltymetrics.models import _contractual as ct
 
 SBG = models.ShiftedBetaGeometricModel
@@ -296,7 +297,7 @@ def test_bdw_with_c_one_is_the_sbg(
     life = np.array(t, dtype=float)
     churned = np.array(flags[: len(t)])
     ll_s, _ = ct.sbg_loglik(np.array([alpha, beta]), life, churned)
-    ll_b, grad_b = ct.bdw_loglik(np.array([alpha, beta, 1.0]), life, churned)
+    ll_b, grad_b = bdw.bdw_loglik(np.array([alpha, beta, 1.0]), life, churned)
     # the BdW likelihood takes log(1 - S(t)/S(t-1)) from two scipy log-betas, whose
     # difference carries about 1e-9 relative error for long lifetimes (1.2e-9 at alpha
     # 0.0508, beta 37, lifetime 500 against mpmath); the sBG's is in closed form
@@ -349,7 +350,7 @@ def test_loglik_and_gradients_match_high_precision(params: list[float]) -> None:
     if params[2] == 1.0:
         ll, grad = ct.sbg_loglik(p[:2], life, flags)
     else:
-        ll, grad = ct.bdw_loglik(p, life, flags)
+        ll, grad = bdw.bdw_loglik(p, life, flags)
     with mpmath.workdps(40):
         for i, (t, f) in enumerate(zip(life.astype(int), flags, strict=True)):
             ga, de, c = (mpmath.mpf(x) for x in params)

@@ -6,11 +6,12 @@ Predictions are "scalar in, float out": scalars give a ``float``, array-likes an
 """
 
 from ._base import ConvergenceError
+from ._bdw import BetaDiscreteWeibullModel
 from ._bg_bb import BetaGeoBetaBinomModel
 from ._bg_nbd import BetaGeoModel
 from ._clv import customer_lifetime_value
 from ._clv_interval import customer_lifetime_value_interval
-from ._contractual import BetaDiscreteWeibullModel, ShiftedBetaGeometricModel
+from ._contractual import ShiftedBetaGeometricModel
 from ._evaluation import HoldoutEvaluation, evaluate_holdout
 from ._gamma_gamma import GammaGammaModel
 from ._mbg_nbd import ModifiedBetaGeoModel
