@@ -29,6 +29,9 @@ NW = _narwhals.namespace(nw)
 Rule = Callable[..., tuple[Any, Any]]
 
 
+_DUCKDB_CONNECTIONS: list[Any] = []
+
+
 def _in_three_dialects(
     rule: Callable[[dict[str, Any], _rules.Namespace[Any]], tuple[Any, Any]],
     columns: dict[str, list[float]],
@@ -44,7 +47,10 @@ def _in_three_dialects(
     out += [got["low"].to_numpy(), got["high"].to_numpy()]
     natives: list[Any] = [frame]
     duckdb = pytest.importorskip("duckdb")
-    natives.append(duckdb.connect().from_arrow(frame.to_arrow()))
+    # held, as a user holds theirs: duckdb < 1.5 closes a connection nobody holds
+    connection = duckdb.connect()
+    _DUCKDB_CONNECTIONS.append(connection)
+    natives.append(connection.from_arrow(frame.to_arrow()))
     for native in natives:
         lo, hi = rule({k: nw.col(k) for k in columns}, NW)
         res = nw.from_native(native).select(lo.alias("low"), hi.alias("high"))

@@ -13,9 +13,10 @@ release in a fresh Python 3.11 virtual environment and running the test suite):
   by the deferred function reaches the caller as ``ComputeError`` ("caught exception
   during execution of a Python source, exception: InvalidOperationError: ...");
   from 2.0.0 the function's own exception comes out. `defer` carries an
-  ``InvalidOperationError`` out of the deferred function as a value and raises it from
-  a strict cast in the plan, as the one-part null guard does (``_frames.lazy_null_guard``),
-  so the type and message are the same on every version.
+  ``InvalidOperationError`` out of the deferred function as a value and raises the same
+  exception again from a function in the plan, as the null guard does
+  (``tables._plumbing.lazy_null_guard``), so the type and message are the same on every
+  version.
 
 The floor itself (1.33.0): 1.30.0 panics inside polars (``entered unreachable code`` in
 ``polars-core/src/series/arithmetic/owned.rs``, an ``Add`` of the sort key in a sorted
@@ -74,19 +75,32 @@ def defer(
         return pl.defer(function, schema=schema)
     columns = pl.Schema(schema)
 
+    caught: list[pl.exceptions.InvalidOperationError] = []
+
     def run() -> pl.DataFrame:
         try:
             out = function()
         except pl.exceptions.InvalidOperationError as err:
-            # one row of nulls that carries the message; the filter below raises it
+            caught.append(err)
+            # one row of nulls that carries the message; the check below raises it
             row = pl.DataFrame([pl.Series(n, [None], dtype=t) for n, t in columns.items()])
             return row.with_columns(pl.lit(str(err), dtype=pl.String).alias(_ERROR))
         return out.with_columns(pl.lit(None, dtype=pl.String).alias(_ERROR))
 
+    def reraise(messages: pl.Series) -> pl.Series:
+        # an exception raised by a function in the plan (not in the Python source) reaches
+        # the caller of collect unchanged on 1.33+: the function's own exception, with its
+        # message as the first line (a strict cast of the message, the first shim, showed
+        # polars' "conversion from `str` to `i8` failed" first)
+        if messages.null_count() < messages.len():
+            if caught:
+                raise caught[-1]
+            raise pl.exceptions.InvalidOperationError(str(messages.drop_nulls()[0]))
+        return messages
+
     carried = pl.defer(run, schema={**dict(columns), _ERROR: pl.String})
-    # a strict cast of the message fails with InvalidOperationError and shows the message.
-    # The cast is a column of its own and the filter reads that column: a filter is never
-    # pruned by projection pushdown, whatever the caller selects, and a filter on the cast
-    # itself would be pushed into the Python source (1.33.0), whose errors are wrapped
-    checked = carried.with_columns(pl.col(_ERROR).cast(pl.Int8, strict=True))
+    # The check is a column of its own and the filter reads that column: a filter is never
+    # pruned by projection pushdown, whatever the caller selects, and a filter on the
+    # check itself would be pushed into the Python source (1.33.0), whose errors are wrapped
+    checked = carried.with_columns(pl.col(_ERROR).map_batches(reraise, return_dtype=pl.String))
     return checked.filter(pl.col(_ERROR).is_null()).drop(_ERROR)

@@ -30,6 +30,9 @@ STORES = ["north", "south", "west", None]  # a null store is a segment of its ow
 # -- random logs ----------------------------------------------------------------------------
 
 
+_DUCKDB_CONNECTIONS: list[Any] = []
+
+
 @st.composite
 def logs(draw: st.DrawFn) -> pl.DataFrame:
     first = draw(st.dates(dt.date(1999, 1, 1), dt.date(2030, 1, 1)))
@@ -228,7 +231,10 @@ def spark() -> Iterator[Any]:
 
 def _duckdb(df: pl.DataFrame) -> Any:
     duckdb = pytest.importorskip("duckdb")
-    return duckdb.connect().from_arrow(df.to_arrow())
+    # held, as a user holds theirs: duckdb < 1.5 closes a connection nobody holds
+    connection = duckdb.connect()
+    _DUCKDB_CONNECTIONS.append(connection)
+    return connection.from_arrow(df.to_arrow())
 
 
 def _arrow(df: pl.DataFrame) -> Any:
