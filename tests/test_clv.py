@@ -269,3 +269,116 @@ def test_the_library_models_give_what_their_public_methods_give(kind: str) -> No
         models.customer_lifetime_value(Public(), GG, X, T_X, BIG_T, M, **kw),
         rtol=1e-12,
     )
+
+
+# ------------------------------------- the interpolated discounted sum (large inputs)
+#
+# From `_clv._INTERPOLATE_MIN` customers, the library models' discounted sum is a
+# Chebyshev interpolant per frequency in log(alpha + T) (see `_clv`). It must give what the
+# month-by-month sum gives, on any model, unit and population; with the threshold raised
+# every customer takes the month-by-month path, which the tests above check by hand.
+
+
+def _population(rng: np.random.Generator, n: int, max_t: float) -> tuple[FloatArray, ...]:
+    """Frequencies with a long tail (some with few customers), continuous T and recency."""
+    x = np.minimum(rng.geometric(0.35, size=n) - 1, 400).astype(np.float64)
+    big_t = rng.uniform(0.0, max_t, size=n)
+    t_x = np.where(x > 0, big_t * rng.uniform(0.0, 1.0, size=n), 0.0)
+    spend = rng.gamma(2.0, 20.0, size=n)
+    return x, t_x, big_t, spend
+
+
+def _random_model(rng: np.random.Generator, kind: str) -> Any:
+    def draw(lo: float, hi: float) -> float:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+    if kind == "bg":
+        return models.BetaGeoModel.from_params(
+            r=draw(0.05, 5), alpha=draw(0.5, 50), a=draw(0.1, 5), b=draw(0.1, 10)
+        )
+    if kind == "mbg":
+        return models.ModifiedBetaGeoModel.from_params(
+            r=draw(0.05, 5), alpha=draw(0.5, 50), a=draw(0.1, 5), b=draw(0.1, 10)
+        )
+    return models.ParetoNBDModel.from_params(
+        r=draw(0.05, 5), alpha=draw(0.5, 50), s=draw(0.1, 5), beta=draw(0.5, 50)
+    )
+
+
+def _both_paths(monkeypatch: pytest.MonkeyPatch, *args: Any, **kw: Any) -> tuple[Any, Any]:
+    from loyaltymetrics.models import _clv
+
+    fast = models.customer_lifetime_value(*args, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(_clv, "_INTERPOLATE_MIN", 10**12)
+        slow = models.customer_lifetime_value(*args, **kw)
+    return fast, slow
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", ["bg", "mbg", "pareto"])
+def test_the_interpolated_sum_is_the_month_by_month_sum(
+    monkeypatch: pytest.MonkeyPatch, kind: str, seed: int
+) -> None:
+    rng = np.random.default_rng(1000 * seed + len(kind))
+    model = _random_model(rng, kind)
+    unit, max_t = [("W", 80.0), ("D", 900.0), ("M", 30.0), ("h", 20_000.0)][seed]
+    x, t_x, big_t, spend = _population(rng, 30_000, max_t)
+    kw: dict[str, Any] = {
+        "time_unit": unit,
+        "horizon": int(rng.integers(1, 40)),
+        "discount_rate": float(rng.uniform(0.0, 0.05)),
+    }
+    fast, slow = _both_paths(monkeypatch, model, _Spend(), x, t_x, big_t, spend, **kw)
+    assert np.all(slow > 0)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=0)
+
+
+def test_the_interpolated_sum_matches_40_digit_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    # independent of the library's hypergeometric code: FHL (2005, eq. 10) in mpmath
+    import mpmath
+
+    mpmath.mp.dps = 40
+    p = BG_NBD_CDNOW
+    rng = np.random.default_rng(7)
+    x, t_x, big_t, spend = _population(rng, 30_000, 78.0)
+    fast, _ = _both_paths(monkeypatch, BG, _Spend(), x, t_x, big_t, spend, time_unit="W")
+    month = mpmath.mpf(365.25) / 12 / 7
+    for i in rng.choice(x.size, 12, replace=False):
+        rr, bb, a = mpmath.mpf(p["r"]) + x[i], mpmath.mpf(p["b"]) + x[i], mpmath.mpf(p["a"])
+        alive = 1 / (
+            1
+            + (x[i] > 0)
+            * a
+            / (bb - 1)
+            * ((p["alpha"] + mpmath.mpf(big_t[i])) / (p["alpha"] + mpmath.mpf(t_x[i]))) ** rr
+        )
+        total, previous = mpmath.mpf(0), mpmath.mpf(0)
+        for k in range(1, 13):
+            u = k * month / (p["alpha"] + mpmath.mpf(big_t[i]))
+            e = (
+                (a + bb - 1)
+                / (a - 1)
+                * (1 - (1 + u) ** -rr * mpmath.hyp2f1(rr, bb, a + bb - 1, u / (1 + u)))
+            )
+            total += (e - previous) / mpmath.mpf(1.01) ** k
+            previous = e
+        assert float(fast[i]) == pytest.approx(float(10 * alive * total), rel=1e-12)
+
+
+def test_one_t_for_everyone_and_frequencies_that_do_not_converge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from loyaltymetrics.models import _clv
+
+    rng = np.random.default_rng(3)
+    x, t_x, _, spend = _population(rng, 30_000, 52.0)
+    big_t = np.full(x.size, 52.0)  # a cohort observed for one year: one T for all
+    t_x = np.minimum(t_x, 52.0)
+    fast, slow = _both_paths(monkeypatch, BG, _Spend(), x, t_x, big_t, spend, time_unit="W")
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=0)
+    # no degree reaches the tolerance: every frequency takes the month-by-month path
+    monkeypatch.setattr(_clv, "_CHEB_TOL", 0.0)
+    x, t_x, big_t, spend = _population(rng, 30_000, 78.0)
+    fast, slow = _both_paths(monkeypatch, BG, _Spend(), x, t_x, big_t, spend, time_unit="W")
+    np.testing.assert_array_equal(fast, slow)
