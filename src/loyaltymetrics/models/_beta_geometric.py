@@ -9,6 +9,7 @@ module imports another model module's private helpers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -238,11 +239,251 @@ def frame_from_events(
     )
 
 
-LoglikTerms = Callable[..., tuple[FloatArray, list[FloatArray]]]
+class GroupedCustomers:
+    r"""Customers prepared once for the grouped BG/NBD or MBG/NBD likelihood (`loglik_totals`).
+
+    Both likelihoods are $\ell = A + \log(e^{c_1} + e^{c_2})$ with
+    $A = \log\Gamma(r + x) - \log\Gamma(r) + r\log\alpha$ and the components
+    $c_j = \log B(a + d_j, b + x + e_j) - \log B(a, b) - (r + x)\log(\alpha + \tau_j)$:
+    BG/NBD (FHL 2005, eq. 6) $(d, e, \tau) = (0, 0, T)$ and $(1, -1, t_x)$, the second only
+    for $x > 0$; MBG/NBD (Batislam et al. 2007) $(0, 1, T)$ and $(1, 0, t_x)$.
+
+    The customers are sorted by frequency once, so each distinct frequency `freqs[g]` is
+    one contiguous run (`starts`) and a per-frequency sum is one `np.add.reduceat`; the
+    customers with a second component are the runs from `first` on (BG/NBD: all but
+    x = 0). Measured at 1M customers: the stable sort of the frequencies as int16 (numpy's
+    radix sort) takes 0.01 s once; per evaluation `reduceat` takes 0.3 ms per sum where
+    `np.bincount` over an index took 1.8 ms.
+    """
+
+    __slots__ = (
+        "big_t",
+        "e1",
+        "e2",
+        "first",
+        "freqs",
+        "gap2",
+        "groups2",
+        "sizes2",
+        "starts",
+        "starts2",
+        "t_x2",
+        "w",
+        "w2",
+        "weight",
+        "x2",
+    )
+
+    def __init__(
+        self, x: FloatArray, t_x: FloatArray, big_t: FloatArray, w: FloatArray, *, modified: bool
+    ) -> None:
+        self.e1, self.e2 = (1.0, 0.0) if modified else (0.0, -1.0)
+        top = float(x.max())
+        key = x.astype(np.int16 if top < 2**15 else np.int64)  # whole numbers (check_rfm)
+        order = np.argsort(key, kind="stable")
+        x, t_x, big_t, w = x[order], t_x[order], big_t[order], w[order]
+        n = x.shape[0]
+        self.starts = np.flatnonzero(np.concatenate([[True], x[1:] != x[:-1]]))
+        self.freqs = x[self.starts]
+        # the runs with a second component: all (MBG/NBD) or those with x > 0 (BG/NBD)
+        self.groups2 = 1 if (not modified and self.freqs[0] == 0) else 0
+        self.first = int(self.starts[1]) if self.groups2 and self.starts.size > 1 else 0
+        if self.groups2 and self.starts.size == 1:
+            self.first = n
+        self.starts2 = self.starts[self.groups2 :] - self.first
+        self.sizes2 = np.diff(np.append(self.starts2, n - self.first))
+        self.big_t = big_t
+        self.t_x2 = t_x[self.first :]
+        self.x2 = x[self.first :]
+        self.gap2 = big_t[self.first :] - self.t_x2
+        # unit weights (the usual unweighted fit) skip a multiplication per sum
+        unit = bool(np.all(w == 1.0))
+        self.w: FloatArray | None = None if unit else w
+        self.w2: FloatArray | None = None if unit else w[self.first :]
+        self.weight = np.add.reduceat(w, self.starts)
+
+    def sums(self, values: FloatArray) -> FloatArray:
+        """Weighted sums of `values` (one per customer) per frequency."""
+        return np.asarray(
+            np.add.reduceat(values if self.w is None else self.w * values, self.starts),
+            dtype=np.float64,
+        )
+
+    def sums2(self, values: FloatArray) -> FloatArray:
+        """Weighted sums per frequency of `values` over the customers with a second part.
+
+        One entry per frequency (0 where a frequency has no second part).
+        """
+        out = np.zeros(self.freqs.size)
+        if values.size:
+            out[self.groups2 :] = np.add.reduceat(
+                values if self.w2 is None else self.w2 * values, self.starts2
+            )
+        return out
+
+    def spread2(self, per_group: FloatArray) -> FloatArray:
+        """A per-frequency constant, repeated for each customer with a second part."""
+        return np.repeat(per_group[self.groups2 :], self.sizes2)
+
+    def total2(self, values: FloatArray) -> float:
+        """Weighted sum of `values` over the customers with a second part."""
+        return float(np.sum(values if self.w2 is None else self.w2 * values))
+
+
+def loglik_totals(
+    params: FloatArray, data: GroupedCustomers, *, hessian: bool = False
+) -> tuple[float, FloatArray, FloatArray | None]:
+    r"""Total log-likelihood, its gradient and (with `hessian`) its Hessian in (r, alpha, a, b).
+
+    The same quantities as the weighted sums of the models' per-customer `_loglik_terms`
+    (and of `_uncertainty.beta_geometric_hessian`), see `GroupedCustomers` for the
+    likelihood. With $\delta = c_2 - c_1$, $q = \operatorname{expit}\delta$ (the weight of
+    $c_2$) and $D = \nabla c_2 - \nabla c_1$:
+
+    $\ell = A + c_1 + \log(1 + e^\delta)$, $\nabla\ell = \nabla A + \nabla c_1 + qD$,
+    $\nabla^2\ell = \nabla^2 A + \nabla^2 c_1 + q(\nabla^2 c_2 - \nabla^2 c_1)
+    + q(1 - q)DD^\top$.
+
+    Everything that depends on the customer only through $x$ (the log-gamma, log-beta,
+    digamma and trigamma terms, and the $a$, $b$ entries of $D$) is a per-frequency
+    constant, so a customer's part reduces to per-frequency sums (bincount) of
+    $\log(\alpha + \tau)$, $1/(\alpha + \tau)$, $q$ and products with $q$; the second
+    component is computed only for the customers that have one (BG/NBD: $x > 0$).
+
+    Measured at 1M simulated customers (39 % with x > 0), idle machine, one process:
+    about 0.02 CPU s per evaluation against 0.10-0.12 s for the weighted sums of
+    `_bg_nbd._loglik_terms` (a dozen full-length passes, most of them for the 61 % with
+    x = 0 whose second component is -inf), and the Hessian in 0.03 s against about
+    1 s for `beta_geometric_hessian` (trigamma per customer and a 4 x 4 x n array).
+    """
+    r, alpha, a, bb = (float(p) for p in params)
+    dg, tg = sc.digamma, _trigamma
+    fx = data.freqs
+    rx = r + fx
+    lbeta_ab = sc.betaln(a, bb)
+    log_alpha = math.log(alpha)
+    # per-frequency constants of A and of the two components
+    b1 = bb + fx + data.e1
+    s1 = a + b1
+    k1 = sc.betaln(a, b1) - lbeta_ab
+    fx2 = fx if data.e2 == 0.0 else np.maximum(fx, 1.0)  # BG/NBD: no second part at x = 0
+    b2 = bb + fx2 + data.e2
+    s2 = a + 1.0 + b2
+    k2 = sc.betaln(a + 1.0, b2) - lbeta_ab
+    dg_ab = dg(a + bb)
+    g1a = dg_ab - dg(s1)
+    g1b = dg(b1) - dg(s1) - dg(bb) + dg_ab
+    g2a = dg(a + 1.0) - dg(a) - dg(s2) + dg_ab
+    g2b = dg(b2) - dg(s2) - dg(bb) + dg_ab
+    weight = data.weight
+    gamma_ratio = _rising(r, fx)
+
+    # Written so that the large terms cancel per customer, before any sum: with
+    # l = log(1 + T/alpha), r log(alpha) - (r + x) log(alpha + T) = -x log(alpha) - (r + x) l
+    # and r/alpha - (r + x)/(alpha + T) = r tau - x/(alpha + T), tau = T/(alpha(alpha + T)).
+    # The sums of log(alpha + T) and 1/(alpha + T) cancelled afterwards instead, which near
+    # the homogeneous boundary (r ≈ 3600, alpha ≈ 7200: 6e7 against a log-likelihood of
+    # 5e3) left noise above L-BFGS-B's ftol, and its line search stopped (test_convergence).
+    inv1 = 1.0 / (alpha + data.big_t)
+    l1 = np.log1p(data.big_t * (1.0 / alpha))
+    tau1 = data.big_t * inv1 * (1.0 / alpha)
+    s_l = data.sums(l1)
+    s_inv = data.sums(inv1)
+    s_tau = data.sums(tau1)
+    ll = float(weight @ (gamma_ratio[0] - fx * log_alpha + k1) - rx @ s_l)
+    grad = np.array(
+        [
+            weight @ gamma_ratio[1] - s_l.sum(),
+            r * s_tau.sum() - fx @ s_inv,
+            weight @ g1a,
+            weight @ g1b,
+        ]
+    )
+    hess = None
+    if hessian:
+        c1 = tg(a + bb) - tg(s1)
+        hess = np.zeros((4, 4))
+        hess[0, 0] = weight @ gamma_ratio[2]
+        hess[0, 1] = s_tau.sum()
+        hess[1, 1] = -r * data.sums(tau1 * (1.0 / alpha + inv1)).sum()
+        hess[1, 1] += fx @ data.sums(inv1 * inv1)
+        hess[2, 2] = hess[2, 3] = weight @ c1
+        hess[3, 3] = weight @ (tg(b1) - tg(bb) + c1)
+    first = data.first
+    if data.x2.size:
+        inv1_2 = inv1[first:]
+        inv2 = 1.0 / (alpha + data.t_x2)
+        log_ratio = np.log1p(data.gap2 * inv2)  # log((alpha + T)/(alpha + t_x)) = D_r
+        m = -data.gap2 * inv1_2 * inv2  # 1/(alpha + T) - 1/(alpha + t_x) = D_alpha / (r + x)
+        rx2 = r + data.x2
+        delta = data.spread2(k2 - k1) + rx2 * log_ratio
+        q = sc.expit(delta)
+        # log(1 + e^delta) as max(delta, 0) + log1p(e^-|delta|): numpy's logaddexp took
+        # 8.5 ms at 390,000 customers, these passes 3 ms
+        ll += data.total2(np.maximum(delta, 0.0)) + data.total2(np.log1p(np.exp(-np.abs(delta))))
+        s_q = data.sums2(q)
+        d_a, d_b = g2a - g1a, g2b - g1b
+        grad[0] += data.total2(q * log_ratio)
+        grad[1] += rx @ data.sums2(q * m)
+        grad[2] += s_q @ d_a
+        grad[3] += s_q @ d_b
+        if hess is not None:
+            qq = q * (1.0 - q)
+            s_qq = data.sums2(qq)
+            s_qql = data.sums2(qq * log_ratio)
+            s_qqm = data.sums2(qq * m)
+            c1 = tg(a + bb) - tg(s1)
+            c2 = tg(a + bb) - tg(s2)
+            hess[0, 0] += data.total2(qq * log_ratio * log_ratio)
+            hess[0, 1] += data.total2(q * m) + rx @ data.sums2(qq * log_ratio * m)
+            hess[1, 1] += rx @ data.sums2(q * (inv2 * inv2 - inv1_2 * inv1_2))
+            hess[1, 1] += (rx * rx) @ data.sums2(qq * m * m)
+            hess[0, 2] += s_qql @ d_a
+            hess[0, 3] += s_qql @ d_b
+            hess[1, 2] += (rx * d_a) @ s_qqm
+            hess[1, 3] += (rx * d_b) @ s_qqm
+            hess[2, 2] += s_q @ (tg(a + 1.0) - tg(a) + c2 - c1) + s_qq @ (d_a * d_a)
+            hess[2, 3] += s_q @ (c2 - c1) + s_qq @ (d_a * d_b)
+            hess[3, 3] += s_q @ ((tg(b2) + c2) - (tg(b1) + c1)) + s_qq @ (d_b * d_b)
+    if hess is not None:
+        hess = np.triu(hess) + np.triu(hess, 1).T
+    return ll, grad, hess
+
+
+_RISING_SUM_MAX = 100_000
+"""Largest frequency up to which `_rising` sums the terms (beyond: special functions)."""
+
+
+def _rising(r: float, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    r"""$\log\Gamma(r + x) - \log\Gamma(r)$ and its first two derivatives in $r$, for whole $x$.
+
+    As the sums $\sum_{j<x}\log(r + j)$, $\sum 1/(r + j)$ and $-\sum 1/(r + j)^2$ (cumulative
+    sums up to the largest $x$), not as differences of special functions: near the
+    homogeneous boundary ($r$ beyond 1e10) $\log\Gamma(r)$ is about 1e12 and the
+    difference lost about 1e-4 per customer, which hid the boundary's flat ridge from
+    `fit_mle`'s check (tests/test_convergence.py). Beyond `_RISING_SUM_MAX` the
+    differences of scipy's functions are used.
+    """
+    top = float(x[-1]) if x.size else 0.0  # x is sorted
+    if top > _RISING_SUM_MAX:
+        return (
+            sc.gammaln(r + x) - sc.gammaln(r),
+            sc.digamma(r + x) - sc.digamma(r),
+            _trigamma(r + x) - _trigamma(r),
+        )
+    shifted = r + np.arange(int(top), dtype=np.float64)
+    k = x.astype(np.intp)
+    out = []
+    for terms in (np.log(shifted), 1.0 / shifted, -1.0 / (shifted * shifted)):
+        out.append(np.concatenate([[0.0], np.cumsum(terms)])[k])
+    return out[0], out[1], out[2]
+
+
+def _trigamma(v: Any) -> Any:
+    return sc.polygamma(1, v)
 
 
 def fit_r_alpha_a_b(
-    loglik_terms: LoglikTerms,
     names: tuple[str, ...],
     frequency: Any,
     recency: Any,
@@ -252,31 +493,28 @@ def fit_r_alpha_a_b(
     *,
     modified: bool,
 ) -> tuple[dict[str, float], float, Mapping[str, float], float, FloatArray]:
-    """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD from their likelihood terms.
+    """Weighted MLE of (r, alpha, a, b) for BG/NBD and MBG/NBD (`modified`).
 
     Returns the estimates, the total log-likelihood, the standard errors, the number of
     customers and the covariance (inverse analytic observed information of the unpenalised
-    log-likelihood; `modified` for MBG/NBD). The special functions are evaluated once per
-    distinct frequency (`groups`).
+    log-likelihood). The likelihood, its gradient and the Hessian are `loglik_totals` over
+    the customers grouped once (`GroupedCustomers`).
     """
     x, t_x, big_t = b.check_rfm(frequency, recency, T)
     w = b.check_weights(weights, x.shape[0])
     b.check_identified(x, w)
     lam = b.check_penalizer(penalizer)
-
-    groups = np.unique(x, return_inverse=True)
+    data = GroupedCustomers(x, t_x, big_t, w, modified=modified)
 
     def objective(p: FloatArray) -> tuple[float, FloatArray]:
-        ll, grads = loglik_terms(p, x, t_x, big_t, groups)
-        return b.wsum(w, ll), np.array([b.wsum(w, g) for g in grads])
+        ll, grad, _ = loglik_totals(p, data)
+        return ll, grad
 
     n = float(w.sum())
     mean_x = b.wsum(w, x) / n
     mean_t = b.wsum(w, big_t) / n
     start = np.array([1.0, max(mean_t / max(mean_x, 1e-3), 1e-3), 1.0, 1.0])
     params, ll = b.fit_mle(objective, start, names, n, penalizer=lam)
-    hess = u.beta_geometric_hessian(
-        np.array(list(params.values())), x, t_x, big_t, w, modified=modified
-    )
+    _, _, hess = loglik_totals(np.array(list(params.values())), data, hessian=True)
     cov = u.observed_covariance(params, hessian=hess)
     return params, ll, u.standard_errors_from(cov, names), n, cov

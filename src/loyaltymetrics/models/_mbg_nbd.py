@@ -200,7 +200,6 @@ class ModifiedBetaGeoModel(pr.ModifiedBetaGeoPrediction, b.BaseModel):
             that run to a boundary and what to try.
         """
         params, ll, se, n, cov = fit_r_alpha_a_b(
-            _loglik_terms,
             cls.PARAM_NAMES,
             frequency,
             recency,
