@@ -29,7 +29,8 @@ def _loglik_terms(
 ) -> tuple[FloatArray, list[FloatArray]]:
     """Per-customer log-likelihood (FHL 2005, eq. 6) and its gradient terms.
 
-    The special functions depend on the customer only through $x$, which takes few
+    The fit uses the grouped totals of `_beta_geometric.loglik_totals`; these per-customer
+    terms are their reference in the tests (and give per-customer values). The special functions depend on the customer only through $x$, which takes few
     distinct values: they are evaluated once per distinct $x$ (`groups` = the distinct
     values and the inverse index) and gathered, so a call costs a few array passes.
     """
