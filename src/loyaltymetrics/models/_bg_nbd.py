@@ -30,9 +30,9 @@ def _loglik_terms(
     """Per-customer log-likelihood (FHL 2005, eq. 6) and its gradient terms.
 
     The fit uses the grouped totals of `_beta_geometric.loglik_totals`; these per-customer
-    terms are their reference in the tests (and give per-customer values). The special functions depend on the customer only through $x$, which takes few
-    distinct values: they are evaluated once per distinct $x$ (`groups` = the distinct
-    values and the inverse index) and gathered, so a call costs a few array passes.
+    terms are their reference in the tests. The special functions depend on the customer
+    only through $x$, which takes few distinct values: they are evaluated once per
+    distinct $x$ (`groups` = the distinct values and the inverse index) and gathered.
     """
     r, alpha, a, bb = params
     ux, inv = np.unique(x, return_inverse=True) if groups is None else groups
