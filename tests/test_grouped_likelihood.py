@@ -210,3 +210,15 @@ def test_nested_and_concurrent_guards_restore_the_count() -> None:
         assert get() == 2
     finally:
         put(before)
+
+
+def test_the_guard_does_not_change_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    from loyaltymetrics import datasets
+
+    c = datasets.load_cdnow_summary()
+    rfm = (c["frequency"], c["recency"], c["T"])
+    guarded = models.BetaGeoModel.fit(*rfm)
+    monkeypatch.setattr(b, "_one_blas_thread", contextlib.nullcontext)
+    assert models.BetaGeoModel.fit(*rfm).params == guarded.params
