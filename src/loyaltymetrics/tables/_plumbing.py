@@ -245,7 +245,10 @@ def by_customer(frame: pl.LazyFrame, tx: object, cid: str, dtype: pl.DataType) -
     when the ids are known to fit, an Int128 otherwise (a LazyFrame, or ids beyond
     2**31); the rows are then sorted by id, and the id column is flagged sorted.
 
-    Other ids (strings, ...) use a 64-bit hash of the id in its place (an Int128 key),
+    The tables' parts (`in_parts`) never get here with String, Categorical, Binary or
+    Enum ids: they run on integer codes of the ids (`encode_ids`). Other ids (floats,
+    dates, ...), `calibration_holdout_split` and the tables with ``ENCODE_IDS`` off
+    use a 64-bit hash of the id in its place (an Int128 key),
     so the customers come in hash order, not id order: `group_customers` groups them by
     runs and sorts its output by id. Two ids with the same hash would interleave their
     rows, so the rows of any hash shared by two ids (found where the id changes but the
@@ -481,6 +484,13 @@ def in_parts(
     of counts); `finish` runs inside the deferred source too, so that a plan which uses
     the combined table several times does not read the input again for each use.
     `nullable` columns (the ``by`` segments) may hold nulls.
+
+    String, Categorical, Binary and Enum ids are encoded to integer codes for each part
+    (`encode_ids`; an eager ``DataFrame`` in one part too, which then runs at call
+    time), so `build` runs its integer plan, and the ids come back in its output. The
+    codes follow the id order when the output has the id column (one row per
+    customer), and the hash order otherwise (no sort of the distinct ids). `build` must
+    read the id dtype from the frame it is given, not from the input.
     """
     if partitions == 1 and not isinstance(tx, pl.LazyFrame):
         if isinstance(tx, pl.DataFrame) and encodes(tx.schema[cid]):
