@@ -105,6 +105,12 @@ CALLS: dict[str, Callable[[Any, int], Any]] = {
         tx, period="1w", active_window=2, partitions=k
     ),
     "cohort_retention": lambda tx, k: tables.cohort_retention(tx, period="1mo", partitions=k),
+    "cohort_retention_by": lambda tx, k: tables.cohort_retention(
+        tx, period="1mo", by="store", partitions=k
+    ),
+    "period_summary_by": lambda tx, k: tables.period_summary(
+        tx, period="1mo", by="store", partitions=k
+    ),
 }
 
 orders = st.lists(
@@ -135,6 +141,7 @@ def test_tables_on_codes_equal_the_plan_on_the_ids(
             _as(dtype, [NAMES[r[0]] for r in rows]),
             pl.Series("timestamp", [DAY0 + dt.timedelta(hours=r[1]) for r in rows]),
             pl.Series("amount", [float(r[2]) for r in rows]),
+            pl.Series("store", [["n", "s", None][r[2] % 3] for r in rows]),
         ]
     )
     tx = log.lazy() if lazy else log
@@ -165,6 +172,7 @@ def test_null_ids_are_an_error_on_the_encoded_path(call: str, dtype: str, lazy: 
             _as(dtype, ["a", "b", "a"]).scatter(1, None),
             pl.Series("timestamp", [DAY0, DAY0, DAY0 + dt.timedelta(days=3)]),
             pl.Series("amount", [1.0, 2.0, 3.0]),
+            pl.Series("store", ["n", "s", "n"]),
         ]
     )
     with pytest.raises(ValueError, match="'customer_id' has 1 null value"):
