@@ -384,7 +384,18 @@ def encode_ids(
     a remap to sorted order 2.3 s CPU; ``unique().sort()`` and a join 2.8 s, with
     ``replace_strict`` 3.1 s, with ``search_sorted`` 5.3 s; ``rank("dense")`` of the
     strings 11.2 s; ``rank("dense")`` of the 64-bit hashes 1.6 s before any order or
-    check; ``unique()`` of the strings alone 1.1 s.
+    check; ``unique()`` of the strings alone 1.1 s. Bit masks (``&``, ``|``) in place of
+    the floor division and product of the packing: no difference (0.70 against 0.72 s
+    CPU for the pack, sort and runs).
+
+    End to end at 10M orders, eager, this plan against the hash plan of `by_customer`
+    (``ENCODE_IDS`` off) in one process, interleaved, load average 15-18 on 2 cores, CPU
+    seconds: "C" + number ids, `rfm_summary` 3.18 against 3.96, `customer_summary` 4.90
+    against 9.16, `cohort_retention` 2.17 against 4.54, `period_summary` 2.59 against
+    6.86; UUID ids, `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against
+    13.66, `cohort_retention` 3.00 against 7.80. Not tried for lack of time: folding the
+    period into this sort, so that a table that needs no id order (cohorts, periods)
+    sorts once instead of twice.
     """
     s = frame.get_column(cid)
     dtype = s.dtype
