@@ -10,9 +10,11 @@
   share a hash re-sorted by (id, period) (strings and other dtypes; see the collision
   test at the end).
 
-Every path must give the same table. The reference is the plan on small Int64 ids; the
-other id kinds are order-preserving maps of those ids, so the outputs must be equal row
-for row once the ids are mapped back.
+String, Categorical, Binary and Enum ids reach these plans as dense integer codes in id
+order (`_plumbing.encode_ids`, tested in test_encoded_ids.py); the hash key serves the
+other ids and `calibration_holdout_split`. Every path must give the same table. The
+reference is the plan on small Int64 ids; the other id kinds are order-preserving maps
+of those ids, so the outputs must be equal row for row once the ids are mapped back.
 """
 
 from __future__ import annotations

@@ -329,7 +329,6 @@ def cohort_retention(
             unit,
             n,
         )
-    dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
@@ -338,7 +337,7 @@ def cohort_retention(
         activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))
         if end_index is not None:
             activity = activity.filter(pl.col(PERIOD) <= end_index)
-        return _cohort_cells(activity, part_tx, cid, dtype, keys)
+        return _cohort_cells(activity, part_tx, cid, frame.collect_schema()[cid], keys)
 
     return in_parts(
         frame,

@@ -279,7 +279,7 @@ def customer_summary(
             tx=part_tx,
             cid=cid,
             ts=ts,
-            dtype=schema[cid],
+            dtype=frame.collect_schema()[cid],  # integer codes of encoded ids
             discount=discount is not None,
         )
 

@@ -558,7 +558,6 @@ def period_summary(
     amt = AMT
     unit, n = parse_period(period)
     window = check_active_window(active_window)
-    dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         o = calendar_index(pl.col(ts), ts_dtype, unit, n)
@@ -573,7 +572,9 @@ def period_summary(
             .group_by(*keys, calendar_index(pl.col("__day"), pl.Date(), unit, n).alias("__t"))
             .agg(pl.col("orders").sum(), pl.col(amt).sum().alias("revenue"))
         )
-        return _period_counts(orders, sales, part_tx, cid, dtype, window, keys)
+        return _period_counts(
+            orders, sales, part_tx, cid, frame.collect_schema()[cid], window, keys
+        )
 
     # the counts and sums of disjoint customers add up
     return in_parts(

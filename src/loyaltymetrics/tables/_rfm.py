@@ -400,13 +400,12 @@ def rfm_summary(
     end: pl.Expr | None = None
     if observation_end is not None:
         end = literal_period(observation_end, "observation_end", unit, ts_dtype)
-    dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         periods = log_periods(part_tx, frame, cid, ts, amt, ts_dtype, unit, labels)
         if end is not None:
             periods = periods.filter(pl.col(PERIOD) <= end)
-        return _rfm_parts(periods, cid, amt, tx=part_tx, dtype=dtype)
+        return _rfm_parts(periods, cid, amt, tx=part_tx, dtype=frame.collect_schema()[cid])
 
     columns = [cid, ts] + ([amt] if amt is not None else [])
     end_period = pl.col("__last").max() if end is None else end
