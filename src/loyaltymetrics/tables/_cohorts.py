@@ -17,11 +17,11 @@ from ._narwhals import PERIOD
 from ._plumbing import (
     check_log,
     check_partitions,
-    customer_period_key,
     in_parts,
     key_parts,
     lazy_null_guard,
     schema_of,
+    sorted_customer_period_keys,
 )
 
 RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
@@ -44,8 +44,7 @@ def _cohort_cells(
         # in order, and a customer's cohort is the period on their first row (no join)
         k = pl.col("__key")
         visits = (
-            activity.select(customer_period_key(tx, cid, dtype).alias("__key"))
-            .sort("__key")
+            activity.select(sorted_customer_period_keys(tx, cid, dtype).alias("__key"))
             .filter((k != k.shift()).fill_null(True))
             .select(*key_parts(k))
         )

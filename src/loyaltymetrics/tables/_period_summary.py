@@ -24,11 +24,11 @@ from ._plumbing import (
     by_customer,
     check_log,
     check_partitions,
-    customer_period_key,
     in_parts,
     key_parts,
     lazy_null_guard,
     schema_of,
+    sorted_customer_period_keys,
 )
 
 RESULT_COLUMNS = (
@@ -94,7 +94,7 @@ def _period_counts(
     elif dtype.is_integer():
         c = pl.col("__cid")
         visits = (
-            orders.select(customer_period_key(tx, cid, dtype).sort().rle().alias("__run"))
+            orders.select(sorted_customer_period_keys(tx, cid, dtype).rle().alias("__run"))
             .unnest("__run")
             .select(*key_parts(pl.col("value")), pl.col("len").alias("__orders"))
         )

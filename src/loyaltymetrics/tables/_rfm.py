@@ -21,6 +21,7 @@ from ._plumbing import (
     group_customers,
     in_parts,
     log_periods,
+    sorted_int64,
 )
 
 
@@ -74,7 +75,7 @@ def _packed_order(
     others = [x for x in schema.names() if x not in (cid, PERIOD)]
     return (
         frame.select(packed.alias("__packed"), *others)
-        .with_columns(v.sort())
+        .with_columns(sorted_int64(v))
         .select(
             customer.cast(dtype).alias(cid).set_sorted(),
             ((v // low) % 2**bits_p + low_p).cast(schema[PERIOD]).alias(PERIOD),
