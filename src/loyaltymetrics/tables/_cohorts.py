@@ -15,6 +15,7 @@ from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
 from ._narwhals import PERIOD
 from ._plumbing import (
+    calendar_index_of,
     check_log,
     check_partitions,
     in_parts,
@@ -331,7 +332,7 @@ def cohort_retention(
     dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        o = calendar_index_of(part_tx, ts, ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts], labels)
         activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))

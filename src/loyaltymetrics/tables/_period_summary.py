@@ -22,6 +22,7 @@ from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, AMT, PERIOD
 from ._plumbing import (
     by_customer,
+    calendar_index_of,
     check_log,
     check_partitions,
     in_parts,
@@ -561,7 +562,7 @@ def period_summary(
     dtype = lf.collect_schema()[cid]
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        o = calendar_index_of(part_tx, ts, ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts, amt], labels)
         orders = frame.select(*keys, pl.col(cid), o.alias(PERIOD))

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from loyaltymetrics import _compat
-from loyaltymetrics._periods import period_index
+from loyaltymetrics._periods import bucket, calendar_index, calendar_start, period_index, unit_basis
 from loyaltymetrics._validation import InvalidValuesError
 
 from ._narwhals import (
@@ -452,6 +452,38 @@ def log_periods(
     if amt is not None:
         cols.append(pl.col(amt).cast(pl.Float64).alias(AMOUNT))
     return lf.select(cols)
+
+
+def calendar_index_of(tx: object, ts: str, ts_dtype: pl.DataType, unit: str, n: int) -> pl.Expr:
+    """`calendar_index` of the column `ts` of `tx`, by a binary search where it is cheaper.
+
+    For an eager frame with a naive ``Datetime`` or a ``Date`` column and a unit counted in
+    months (month, quarter, year), the month of each value is found among the starts of
+    the months between the column's first and last one (``search_sorted``), then
+    bucketed like `calendar_index`: the same numbers. Measured at 10M naive ``Datetime``
+    orders (polars 2.1, one process, interleaved): the year and month of every value
+    (`calendar_index`) 0.34-0.35 CPU s; a min/max pass plus the search over 25 month
+    starts 0.16 CPU s. Rejected: the month of each day of the range as a table gathered
+    by day number (0.21 CPU s by ``Series.gather``, 0.44 by ``pl.lit(table).gather``,
+    0.51 by ``numpy.take``). A zone-aware column (read on its local clock) and a
+    ``LazyFrame`` (whose range is unknown) use `calendar_index`.
+    """
+    expr = pl.col(ts)
+    naive = isinstance(ts_dtype, pl.Date) or (
+        isinstance(ts_dtype, pl.Datetime) and ts_dtype.time_zone is None
+    )
+    if not (isinstance(tx, pl.DataFrame) and naive and unit_basis(unit) == "month"):
+        return calendar_index(expr, ts_dtype, unit, n)
+    low, high = tx.select(
+        period_index(expr.min(), ts_dtype, "M").alias("lo"),
+        period_index(expr.max(), ts_dtype, "M").alias("hi"),
+    ).row(0)
+    if low is None:  # no rows
+        return calendar_index(expr, ts_dtype, unit, n)
+    months = pl.int_range(low + 1, high + 1, dtype=pl.Int64)
+    starts = pl.select(calendar_start(months, "M", 1).cast(ts_dtype)).to_series()
+    month = pl.lit(starts).search_sorted(expr, side="right").cast(pl.Int64) + low
+    return bucket(month, unit, n)
 
 
 def null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:
