@@ -482,7 +482,7 @@ def calendar_index_of(tx: object, ts: str, ts_dtype: pl.DataType, unit: str, n: 
         return calendar_index(expr, ts_dtype, unit, n)
     months = pl.int_range(low + 1, high + 1, dtype=pl.Int64)
     starts = pl.select(calendar_start(months, "M", 1).cast(ts_dtype)).to_series()
-    month = pl.lit(starts).search_sorted(expr, side="right").cast(pl.Int64) + low
+    month: pl.Expr = pl.lit(starts).search_sorted(expr, side="right").cast(pl.Int64) + low
     return bucket(month, unit, n)
 
 
