@@ -41,6 +41,11 @@ def _packed_order(
     input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
     too wide.
 
+    The values are sorted by numpy (`sorted_int64`: 0.11 against 0.37 CPU s for 10M).
+    Rejected: the whole step in numpy (pack, sort, decode by shifts, ``take`` the
+    amounts), 1.51 against 1.19 CPU s in one process at 10M orders: numpy's random gather
+    of the amounts alone took 0.40 CPU s, polars' ``gather`` 0.27.
+
     Used by `rfm_summary`, whose rows carry one other column (the amount). Measured at
     10M orders, it made `period_summary` (which then needs the (customer, period) of each
     visit back) and `customer_summary` (five gathered columns) slower, not faster.
