@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -39,6 +40,16 @@ def test_sorted_int64_with_nulls_and_chunks() -> None:
     s = pl.concat([pl.Series("k", [5, None, 1]), pl.Series("k", [3, -2])], rechunk=False)
     got = pl.DataFrame({"k": s}).select(_plumbing.sorted_int64(pl.col("k"))).to_series()
     assert got.to_list() == [None, -2, 1, 3, 5]
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+def test_sorted_int64_sorts_the_whole_column_in_every_engine(engine: str) -> None:
+    """Not batch by batch: 600k values in 6 chunks span several streaming morsels."""
+    rng = np.random.default_rng(7)
+    parts = [pl.DataFrame({"k": rng.integers(-(1 << 40), 1 << 40, 100_000)}) for _ in range(6)]
+    frame = pl.concat(parts, rechunk=False).lazy()
+    got = frame.select(_plumbing.sorted_int64(pl.col("k"))).collect(engine=engine)
+    assert_series_equal(got.to_series(), pl.concat(parts)["k"].sort())
 
 
 UNITS = [("mo", 1), ("mo", 5), ("q", 1), ("q", 2), ("y", 1), ("y", 3), ("w", 1), ("d", 2)]
