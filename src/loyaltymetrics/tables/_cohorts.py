@@ -15,13 +15,14 @@ from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
 from ._narwhals import PERIOD
 from ._plumbing import (
+    calendar_index_of,
     check_log,
     check_partitions,
-    customer_period_key,
     in_parts,
     key_parts,
     lazy_null_guard,
     schema_of,
+    sorted_customer_period_keys,
 )
 
 RESULT_COLUMNS = ("cohort", "period_index", "cohort_size", "active", "retention")
@@ -44,8 +45,7 @@ def _cohort_cells(
         # in order, and a customer's cohort is the period on their first row (no join)
         k = pl.col("__key")
         visits = (
-            activity.select(customer_period_key(tx, cid, dtype).alias("__key"))
-            .sort("__key")
+            activity.select(sorted_customer_period_keys(tx, cid, dtype).alias("__key"))
             .filter((k != k.shift()).fill_null(True))
             .select(*key_parts(k))
         )
@@ -331,7 +331,7 @@ def cohort_retention(
         )
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        o = calendar_index_of(part_tx, ts, ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts], labels)
         activity = frame.select(*keys, pl.col(cid), o.alias(PERIOD))

@@ -22,13 +22,14 @@ from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, AMT, PERIOD
 from ._plumbing import (
     by_customer,
+    calendar_index_of,
     check_log,
     check_partitions,
-    customer_period_key,
     in_parts,
     key_parts,
     lazy_null_guard,
     schema_of,
+    sorted_customer_period_keys,
 )
 
 RESULT_COLUMNS = (
@@ -94,7 +95,7 @@ def _period_counts(
     elif dtype.is_integer():
         c = pl.col("__cid")
         visits = (
-            orders.select(customer_period_key(tx, cid, dtype).sort().rle().alias("__run"))
+            orders.select(sorted_customer_period_keys(tx, cid, dtype).rle().alias("__run"))
             .unnest("__run")
             .select(*key_parts(pl.col("value")), pl.col("len").alias("__orders"))
         )
@@ -560,7 +561,7 @@ def period_summary(
     window = check_active_window(active_window)
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
-        o = calendar_index(pl.col(ts), ts_dtype, unit, n)
+        o = calendar_index_of(part_tx, ts, ts_dtype, unit, n)
         if isinstance(part_tx, pl.LazyFrame):
             o = o + lazy_null_guard([cid, ts, amt], labels)
         orders = frame.select(*keys, pl.col(cid), o.alias(PERIOD))

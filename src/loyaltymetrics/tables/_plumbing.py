@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from loyaltymetrics import _compat
-from loyaltymetrics._periods import period_index
+from loyaltymetrics._periods import bucket, calendar_index, calendar_start, period_index, unit_basis
 from loyaltymetrics._validation import InvalidValuesError
 
 from ._narwhals import (
@@ -221,8 +221,49 @@ def customer_period_key(tx: object, cid: str, dtype: pl.DataType) -> pl.Expr:
     ``id * 2**32 + (period + 2**31)``: an Int64 when the ids are known to fit
     (`_integer_key_fits`), an Int128 otherwise. `key_parts` recovers both halves.
     """
-    key_dtype = pl.Int64 if _integer_key_fits(tx, cid, dtype) else pl.Int128
+    return _key(cid, _integer_key_fits(tx, cid, dtype))
+
+
+def _key(cid: str, fits: bool) -> pl.Expr:
+    key_dtype = pl.Int64 if fits else pl.Int128
     return pl.col(cid).cast(key_dtype) * _KEY_SHIFT + (pl.col(PERIOD) + (1 << 31))
+
+
+def sorted_customer_period_keys(tx: object, cid: str, dtype: pl.DataType) -> pl.Expr:
+    """The `customer_period_key` values sorted (an Int64 key by `sorted_int64`)."""
+    fits = _integer_key_fits(tx, cid, dtype)
+    key = _key(cid, fits)
+    return sorted_int64(key) if fits else key.sort()
+
+
+# numpy 2 sorts 64-bit integers with a SIMD quicksort (x86-simd-sort on AVX2/AVX-512,
+# Highway's vqsort on Arm); numpy 1.26 only with AVX-512, else an introsort that is
+# slower than polars' parallel sort, so it keeps polars' sort
+_SIMD_SORT = int(np.__version__.split(".")[0]) >= 2
+
+
+def _sort_int64(values: pl.Series) -> pl.Series:
+    if values.null_count() or not _SIMD_SORT:  # never for the keys (checked for nulls)
+        return values.sort()
+    # one copy, sorted in place: np.sort on a view of a column of several chunks (as read
+    # from Parquet) copied twice, +100 MiB peak at 10M orders (cohort_retention)
+    keys = values.to_numpy(writable=True)
+    keys.sort()
+    return pl.Series(values.name, keys)  # no copy
+
+
+def sorted_int64(values: pl.Expr) -> pl.Expr:
+    """The values of an Int64 expression sorted ascending (by numpy), flagged sorted.
+
+    Integers sort to one and the same result by any algorithm; numpy's is the fastest
+    here. Measured at 10M Int64 keys in one process (polars 2.1, numpy 2.4.6, 2 cores
+    with AVX-512, other jobs on the machine): polars' ``Series.sort`` 0.37 CPU s (0.75-0.82 s
+    wall, two threads), ``np.sort`` 0.11 CPU s (0.24 s wall, one thread); with the copies
+    in and out of polars 0.14 CPU s. polars sorts UInt32 values no faster (0.32 CPU s).
+    Peak memory is that of polars' sort (one sorted copy; measured by the peak RSS of
+    ``cohort_retention(pl.scan_parquet(f)).collect()`` at 10M orders: 470 against 468 MiB).
+    """
+    return values.map_batches(_sort_int64, return_dtype=pl.Int64).set_sorted()
 
 
 def key_parts(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -560,6 +601,43 @@ def log_periods(
     if amt is not None:
         cols.append(pl.col(amt).cast(pl.Float64).alias(AMOUNT))
     return lf.select(cols)
+
+
+def calendar_index_of(tx: object, ts: str, ts_dtype: pl.DataType, unit: str, n: int) -> pl.Expr:
+    """`calendar_index` of the column `ts` of `tx`, by a binary search where it is cheaper.
+
+    For an eager frame with a naive ``Datetime`` or a ``Date`` column and a unit counted in
+    months (month, quarter, year), the month of each value is found among the starts of
+    the months between the column's first and last one (``search_sorted``), then
+    bucketed like `calendar_index`: the same numbers. Measured at 10M naive ``Datetime``
+    orders (polars 2.1, one process, interleaved): the year and month of every value
+    (`calendar_index`) 0.34-0.35 CPU s; a min/max pass plus the search over 25 month
+    starts 0.16 CPU s. Rejected: the month of each day of the range as a table gathered
+    by day number (0.21 CPU s by ``Series.gather``, 0.44 by ``pl.lit(table).gather``,
+    0.51 by ``numpy.take``). A zone-aware column (read on its local clock) and a
+    ``LazyFrame`` (whose range is unknown) use `calendar_index`.
+
+    It costs memory: the peak RSS of ``cohort_retention(pl.scan_parquet(f)).collect()``
+    at 10M orders was 507 MiB against 468 MiB with `calendar_index` (the month column is
+    held whole; running the search per batch, ``map_batches(is_elementwise=True)``,
+    gave 502 MiB).
+    """
+    expr = pl.col(ts)
+    naive = isinstance(ts_dtype, pl.Date) or (
+        isinstance(ts_dtype, pl.Datetime) and ts_dtype.time_zone is None
+    )
+    if not (isinstance(tx, pl.DataFrame) and naive and unit_basis(unit) == "month"):
+        return calendar_index(expr, ts_dtype, unit, n)
+    low, high = tx.select(
+        period_index(expr.min(), ts_dtype, "M").alias("lo"),
+        period_index(expr.max(), ts_dtype, "M").alias("hi"),
+    ).row(0)
+    if low is None:  # no rows
+        return calendar_index(expr, ts_dtype, unit, n)
+    months = pl.int_range(low + 1, high + 1, dtype=pl.Int64)
+    starts = pl.select(calendar_start(months, "M", 1).cast(ts_dtype)).to_series()
+    month: pl.Expr = pl.lit(starts).search_sorted(expr, side="right").cast(pl.Int64) + low
+    return bucket(month, unit, n)
 
 
 def null_if_zero(num: pl.Expr, den: pl.Expr) -> pl.Expr:

@@ -21,6 +21,7 @@ from ._plumbing import (
     group_customers,
     in_parts,
     log_periods,
+    sorted_int64,
 )
 
 
@@ -39,6 +40,11 @@ def _packed_order(
     (customer, period) keep their input order. ``None`` (use `by_customer`) for lazy
     input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
     too wide.
+
+    The values are sorted by numpy (`sorted_int64`: 0.11 against 0.37 CPU s for 10M).
+    Rejected: the whole step in numpy (pack, sort, decode by shifts, ``take`` the
+    amounts), 1.51 against 1.19 CPU s in one process at 10M orders: numpy's random gather
+    of the amounts alone took 0.40 CPU s, polars' ``gather`` 0.27.
 
     Used by `rfm_summary`, whose rows carry one other column (the amount). Measured at
     10M orders, it made `period_summary` (which then needs the (customer, period) of each
@@ -74,7 +80,7 @@ def _packed_order(
     others = [x for x in schema.names() if x not in (cid, PERIOD)]
     return (
         frame.select(packed.alias("__packed"), *others)
-        .with_columns(v.sort())
+        .with_columns(sorted_int64(v))
         .select(
             customer.cast(dtype).alias(cid).set_sorted(),
             ((v // low) % 2**bits_p + low_p).cast(schema[PERIOD]).alias(PERIOD),
