@@ -112,6 +112,79 @@ def _nbd_survival(
     return out
 
 
+def _bg_block(
+    draws: FloatArray,
+    x0: float,
+    t_x: FloatArray,
+    big_t: FloatArray,
+    t: FloatArray,
+    y_max: int,
+    modified: bool,
+) -> FloatArray:
+    r"""BG/NBD-type $\sum_d P(Y > y \mid \theta_d)$, $y = 0..y_{max}$, for customers sharing one $x$.
+
+    The formula of `_nbd_survival` (with `_bg_kernel`'s P(alive) as the weight), arranged
+    for a block whose customers all made `x0` repeat purchases: then the NBD shape
+    $r + x$, the dropout factor $c_y = \prod_{j=1}^{y}\frac{b' + j - 1}{a + b' + j - 1}$
+    and the ratio $f_y = (r + x + y - 1)/y$ of the NBD recursion depend on the draw only,
+    so they are (draws, y) tables, and the weight can be carried inside the recursion:
+
+    $$S(y) = \sum_d c_{d,y}\Big(w_d - \sum_{j \le y} w_d\,P(N_d = j)\Big),\quad
+      w_d P(N_d = j) = w_d P(N_d = j - 1)\,f_{d,j}\,z_d,$$
+
+    $z = t/(\alpha + T + t)$, $P(N = 0) = ((\alpha + T)/(\alpha + T + t))^{r + x}$,
+    $w$ = P(alive) (1 for a BG/NBD customer without repeat purchases). Per $y$ this
+    is four passes over a (draws, customers) array where `_nbd_survival` needs eleven.
+    Only the rounding differs from `_nbd_survival` (tested on random inputs).
+
+    Measured on the project machine, 16 draws x 1024 customers, CPU microseconds per call
+    (old `_nbd_survival` path -> this): x = 0, y_max = 5: 434 -> 230; x = 2, y_max = 5:
+    615 -> 335; setup alone 88 (x = 0) and 187 (x > 0). Rejected: one matrix product
+    $S = A X$ over the stack $X_j = w P(N = j)/K_j$ (one pass per $y$ instead of four):
+    numpy's matmul is BLAS, whose own threads fight the block threads (8 ms instead of
+    0.3 ms per call at y_max = 8), and without BLAS (einsum) its $O(y_{max}^2)$ work lost
+    from y_max = 3 on.
+    """
+    r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
+    rx = r + x0
+    u = alpha + big_t  # alpha + T, (draws, customers)
+    s = u + t
+    z = np.divide(t, s)
+    nb = np.divide(u, s, out=s)  # P(N = 0) = (1 - z)^(r + x)
+    np.log(nb, out=nb)
+    nb *= rx
+    np.exp(nb, out=nb)
+    if modified or x0 > 0:
+        # P(alive) = 1 / (1 + a/b'' ((alpha + T)/(alpha + t_x))^(r + x)), as `_bg_kernel`
+        odds = np.add(alpha, t_x)
+        np.divide(u, odds, out=odds)
+        np.log(odds, out=odds)
+        odds *= rx
+        with np.errstate(over="ignore"):
+            np.exp(odds, out=odds)
+        odds *= a / (bb + (x0 if modified else x0 - 1.0))
+        odds += 1.0
+        acc = np.divide(1.0, odds, out=odds)  # w, then w P(N > y)
+        nb *= acc
+        acc -= nb
+        bp = bb + x0 + (1.0 if modified else 0.0)
+    else:
+        acc = np.subtract(1.0, nb, out=u)
+        bp = bb + x0
+    j = np.arange(1.0, y_max + 1.0)
+    grow = (rx + (j - 1.0)) / j  # f_{d,y}, (draws, y_max)
+    drop = np.cumprod((bp + (j - 1.0)) / (a + bp + (j - 1.0)), axis=1)  # c_{d,y}, y >= 1
+    out = np.empty((y_max + 1, big_t.size))
+    acc.sum(axis=0, out=out[0])
+    for y in range(1, y_max + 1):
+        nb *= z
+        nb *= grow[:, y - 1 : y]
+        acc -= nb
+        # einsum, not `@`: a BLAS gemv starts its own threads (see above)
+        np.einsum("i,ij->j", drop[:, y - 1], acc, out=out[y])
+    return out
+
+
 def _bg_kernel(modified: bool) -> Kernel:
     def kernel(
         draws: FloatArray,
@@ -122,6 +195,9 @@ def _bg_kernel(modified: bool) -> Kernel:
         reduce: bool = True,
     ) -> FloatArray:
         x, t_x, big_t = data
+        if reduce and x.size and bool(np.all(x == x[0])):
+            # one frequency in the block (`_mixture_bounds` groups by it): the fast path
+            return _bg_block(draws, float(x[0]), t_x, big_t, t, y_max, modified)
         r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
         rx = r + x
         at = alpha + big_t
@@ -287,6 +363,39 @@ def _accumulate(
             list(pool.map(run, range(len(groups))))
 
 
+def _blocks(
+    todo: np.ndarray[Any, np.dtype[np.intp]],
+    window: np.ndarray[Any, np.dtype[np.int64]],
+    x: FloatArray,
+    by_frequency: bool,
+) -> list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]]:
+    """Blocks of at most `_BLOCK` customers of `todo`, each with its window $y_{max}$.
+
+    By default one window per group of blocks, customers without repeat purchases first
+    (whole blocks of them take the kernels' no-repeat path). With `by_frequency` (the
+    BG/NBD-type kernels, whose fast path `_bg_block` needs one frequency per block) the
+    customers are sorted by frequency, then window, and a block's window is the largest
+    of its customers' (a longer window changes no quantile, and the sort keeps the
+    windows of a block close: at 1M customers the blocks evaluate 6.5 % more y values
+    than the customers' own windows). The result does not depend on the blocks.
+    """
+    groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]] = []
+    if by_frequency:
+        order = todo[np.lexsort((window[todo], x[todo]))]
+        cuts = np.flatnonzero(np.diff(x[order])) + 1
+        for run in np.split(order, cuts):
+            for start in range(0, run.size, _BLOCK):
+                sub = run[start : start + _BLOCK]
+                groups.append((sub, int(window[sub[-1]])))
+        return groups
+    for w_ in np.unique(window[todo]):
+        idx = todo[window[todo] == w_]
+        idx = idx[np.argsort(x[idx] > 0, kind="stable")]
+        for start in range(0, idx.size, _BLOCK):
+            groups.append((idx[start : start + _BLOCK], int(w_)))
+    return groups
+
+
 def _mixture_bounds(
     kernel: Kernel,
     draws: FloatArray,
@@ -296,6 +405,7 @@ def _mixture_bounds(
     y_start: FloatArray,
     y_cap: int | None,
     seed_seq: np.random.SeedSequence | None,
+    by_frequency: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     r"""Lower and upper quantiles of each customer's mixture $\frac1D\sum_d P(Y \le y\mid\theta_d)$.
 
@@ -305,6 +415,7 @@ def _mixture_bounds(
     Monte Carlo kernel are one row of `n` per draw, generated in draw order,
     so they do not depend on the grouping. Customers whose upper quantile lies beyond
     their window are redone with a window twice as long (same draws, same uniforms).
+    With `by_frequency` the blocks are cut by frequency instead (see `_blocks`).
     """
     n = data[0].size
     n_draws = draws.shape[0]
@@ -315,14 +426,7 @@ def _mixture_bounds(
         window = np.minimum(window, max(y_cap, 1))
     todo = np.arange(n)
     while todo.size:
-        groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]] = []
-        for w_ in np.unique(window[todo]):
-            idx = todo[window[todo] == w_]
-            # customers without repeat purchases first: whole blocks of them take the
-            # kernels' fast path (the result does not depend on the order)
-            idx = idx[np.argsort(data[0][idx] > 0, kind="stable")]
-            for start in range(0, idx.size, _BLOCK):
-                groups.append((idx[start : start + _BLOCK], int(w_)))
+        groups = _blocks(todo, window, data[0], by_frequency)
         parts = [tuple(arr[sub] for arr in data) for sub, _ in groups]
         horizons = [t[sub] if t.size > 1 else t for sub, _ in groups]
         totals = [np.zeros((w_ + 1, sub.size)) for sub, w_ in groups]
@@ -370,6 +474,8 @@ class _Prediction(ParameterUncertainty):
     __slots__ = ()
 
     _KERNEL_NAME: ClassVar[str] = ""
+    _FREQUENCY_BLOCKS: ClassVar[bool] = False
+    """Cut `predict`'s blocks by frequency (the kernel has a one-frequency fast path)."""
 
     def _validate(self, t: Any, frequency: Any, recency: Any, T: Any) -> tuple[Any, ...]:
         x, t_x, big_t = b.check_rfm(frequency, recency, T)
@@ -522,6 +628,7 @@ class _Prediction(ParameterUncertainty):
             start,
             y_cap,
             uni_seq if self._uses_uniforms() else None,
+            by_frequency=self._FREQUENCY_BLOCKS,
         )
         if parameter_uncertainty:
             a_low, a_high = self._p_alive_interval(x, t_x, big_t, lv)
@@ -750,6 +857,7 @@ class BetaGeoPrediction(_Prediction):
     """
 
     __slots__ = ()
+    _FREQUENCY_BLOCKS = True
 
     def _kernel(self) -> Kernel:
         return _bg_kernel(False)
@@ -763,6 +871,7 @@ class ModifiedBetaGeoPrediction(_Prediction):
     """
 
     __slots__ = ()
+    _FREQUENCY_BLOCKS = True
 
     def _kernel(self) -> Kernel:
         return _bg_kernel(True)
