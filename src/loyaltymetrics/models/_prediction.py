@@ -40,6 +40,8 @@ _BLOCK = 1024
 core's cache. CPU seconds for 200,000 customers x 100 draws on the project machine:
 1.26 with 8 x 8192 blocks, 1.09 with 8 x 2048, 0.99 with 16 x 1024 (and 4.6 before the
 in-place recursion with 16 x 65,536 blocks)."""
+_WINDOW_PART = 16_384
+"""Customers per part of `_window_start` (one draw: 128 KiB per temporary)."""
 _THREADS = 8
 """Upper bound on the worker threads of `_mixture_bounds` (one per core)."""
 _EPS = 1e-12
@@ -514,14 +516,28 @@ class _Prediction(ParameterUncertainty):
         h = 1e-4
         grads = np.empty((k, x.size))
         cls: Any = type(self)
+        name = f"{cls.__name__}.p_alive"
+
+        def logit_alive(j: int, sign: float) -> FloatArray:
+            q = p.copy()
+            q[j] *= math.exp(sign * h)
+            m = cls.from_params(**dict(zip(self.PARAM_NAMES, q.tolist(), strict=True)))
+            # the inputs are validated once (`_validate`): the private `_p_alive` with the
+            # public method's output check gives the same numbers without 2k revalidations
+            # of the data (measured at 1M customers: 0.6 of the 1.4 s of this method)
+            if hasattr(m, "_p_alive"):
+                alive = b.check_output(m._p_alive(x, t_x, big_t), name, m, True, False)
+            else:
+                alive = m.p_alive(x, t_x, big_t)
+            return np.asarray(sc.logit(np.clip(alive, 1e-300, 1 - 1e-16)), dtype=np.float64)
+
+        # the 2k evaluations in threads (numpy releases the GIL on these long arrays)
+        cases = [(j, sign) for j in range(k) for sign in (1.0, -1.0)]
+        workers = min(os.cpu_count() or 1, _THREADS) if x.size >= 4 * _BLOCK else 1
+        with ThreadPoolExecutor(workers) as pool:
+            sides = list(pool.map(lambda case: logit_alive(*case), cases))
         for j in range(k):
-            sides = []
-            for sign in (1.0, -1.0):
-                q = p.copy()
-                q[j] *= math.exp(sign * h)
-                m = cls.from_params(**dict(zip(self.PARAM_NAMES, q.tolist(), strict=True)))
-                sides.append(sc.logit(np.clip(m.p_alive(x, t_x, big_t), 1e-300, 1 - 1e-16)))
-            grads[j] = (sides[0] - sides[1]) / (2.0 * h)
+            grads[j] = (sides[2 * j] - sides[2 * j + 1]) / (2.0 * h)
         se = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", grads, cov, grads), 0.0))
         zq = float(sc.ndtri((1.0 + level) / 2.0))
         alive = np.asarray(self.p_alive(x, t_x, big_t), dtype=np.float64)  # type: ignore[attr-defined]
@@ -667,18 +683,34 @@ class _Prediction(ParameterUncertainty):
         theta = self._estimates()[None, :]
         kernel = self._kernel()
         out = np.zeros(x.size)
-        active = np.arange(x.size)
-        y_max = 4
         cap = self._y_cap(tt)
-        while active.size:
-            t_sub = tt[active] if tt.size > 1 else tt
-            surv = kernel(theta, (x[active], t_x[active], big_t[active]), t_sub, y_max, None, True)
-            below = (1.0 - surv) < q
-            out[active] = below.sum(axis=0)
-            if cap is not None and y_max >= cap:
-                break
-            active = active[below[-1]]
-            y_max *= 4
+
+        def run(part: np.ndarray[Any, np.dtype[np.intp]]) -> None:
+            active = part
+            y_max = 4
+            while active.size:
+                t_sub = tt[active] if tt.size > 1 else tt
+                data = (x[active], t_x[active], big_t[active])
+                surv = kernel(theta, data, t_sub, y_max, None, True)
+                below = (1.0 - surv) < q
+                out[active] = below.sum(axis=0)
+                if cap is not None and y_max >= cap:
+                    break
+                active = active[below[-1]]
+                y_max *= 4
+
+        # parts of `_WINDOW_PART` customers (of one frequency for the BG/NBD-type kernels,
+        # whose fast path needs it), in threads: measured at 1M BG/NBD customers, 0.5 CPU s
+        # for the whole arrays at once (the general kernel, arrays beyond the caches)
+        if self._FREQUENCY_BLOCKS:
+            order = np.argsort(x, kind="stable")
+            runs = np.split(order, np.flatnonzero(np.diff(x[order])) + 1)
+        else:
+            runs = [np.arange(x.size)]
+        parts = [r[i : i + _WINDOW_PART] for r in runs for i in range(0, r.size, _WINDOW_PART)]
+        workers = min(os.cpu_count() or 1, _THREADS) if len(parts) > 1 else 1
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, parts))
         return out + 1.0
 
     def _simulate_totals(
