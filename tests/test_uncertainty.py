@@ -503,8 +503,8 @@ def test_frequency_blocks_give_the_window_blocks_answer(
     np.testing.assert_array_equal(by_window[0], by_frequency[0])
     np.testing.assert_array_equal(by_window[1], by_frequency[1])
     # and with tiny blocks and draw chunks (blocks cut inside a frequency)
-    monkeypatch.setattr(pr, "_BLOCK", 5)
-    monkeypatch.setattr(pr, "_DRAW_CHUNK", 3)
+    monkeypatch.setattr(pr, "_FREQUENCY_BLOCK", 5)
+    monkeypatch.setattr(pr, "_FREQUENCY_DRAW_CHUNK", 3)
     small = pr._mixture_bounds(*args, by_frequency=True)
     np.testing.assert_array_equal(small[1], by_frequency[1])
     groups = pr._blocks(np.arange(RFM[0].size), np.ceil(start).astype(np.int64), RFM[0], True)
@@ -513,6 +513,37 @@ def test_frequency_blocks_give_the_window_blocks_answer(
     for sub, w_ in groups:
         assert np.unique(RFM[0][sub]).size == 1
         assert w_ >= np.ceil(start[sub]).max()
+
+
+@pytest.mark.parametrize("per_customer_t", [False, True])
+def test_repeated_histories_are_computed_once_with_the_same_answer(
+    bg: models.BetaGeoModel, per_customer_t: bool
+) -> None:
+    """CDNOW repeats histories (1,016 distinct of 2,357): `predict` computes each once;
+    the bounds must be those of every customer computed on its own."""
+    t = (
+        np.where(np.arange(RFM[0].size) % 3 == 0, 39.0, 20.0)  # splits equal histories
+        if per_customer_t
+        else np.array([39.0])
+    )
+    rep, inverse = pr._distinct(*RFM, t)
+    assert rep is not None and inverse is not None
+    assert rep.size < RFM[0].size
+    keys = np.stack([*RFM, np.broadcast_to(t, RFM[0].shape)], axis=1)
+    np.testing.assert_array_equal(keys[rep][inverse], keys)  # each row is its representative
+    assert np.unique(keys[rep], axis=0).shape[0] == rep.size  # and those are distinct
+    out = bg.predict(t if per_customer_t else 39.0, *RFM, level=0.9, n_draws=60, seed=2)
+    param_seq, _ = np.random.SeedSequence(2).spawn(2)
+    draws = bg._param_draws(60, np.random.default_rng(param_seq))
+    start = np.full(RFM[0].size, 3.0)
+    low, high = pr._mixture_bounds(
+        bg._kernel(), draws, RFM, t, (0.05, 0.95), start, None, None, by_frequency=True
+    )
+    np.testing.assert_array_equal(out["purchases_low"], low)
+    np.testing.assert_array_equal(out["purchases_high"], high)
+    a_low, a_high = bg._p_alive_interval(*RFM, 0.9)
+    np.testing.assert_array_equal(out["p_alive_low"], a_low)
+    np.testing.assert_array_equal(out["p_alive_high"], a_high)
 
 
 def test_too_short_windows_are_widened_to_the_same_answer(bg: models.BetaGeoModel) -> None:
