@@ -96,7 +96,7 @@ def _old_prediction(commit: str) -> ModuleType:
     module = ModuleType(name)
     module.__package__ = "loyaltymetrics.models"
     sys.modules[name] = module
-    exec(compile(source, f"{commit}:_prediction.py", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(source, f"{commit}:_prediction.py", "exec"), module.__dict__)
     return module
 
 

@@ -527,7 +527,8 @@ def test_repeated_histories_are_computed_once_with_the_same_answer(
         else np.array([39.0])
     )
     rep, inverse = pr._distinct(*RFM, t)
-    assert rep is not None and inverse is not None
+    assert rep is not None
+    assert inverse is not None
     assert rep.size < RFM[0].size
     keys = np.stack([*RFM, np.broadcast_to(t, RFM[0].shape)], axis=1)
     np.testing.assert_array_equal(keys[rep][inverse], keys)  # each row is its representative

@@ -131,7 +131,7 @@ def _bg_block(
     y_max: int,
     modified: bool,
 ) -> FloatArray:
-    r"""BG/NBD-type $\sum_d P(Y > y \mid \theta_d)$, $y = 0..y_{max}$, for customers sharing one $x$.
+    r"""BG/NBD-type $\sum_d P(Y > y \mid \theta_d)$, $y = 0..y_{max}$, customers of one $x$.
 
     The formula of `_nbd_survival` (with `_bg_kernel`'s P(alive) as the weight), arranged
     for a block whose customers all made `x0` repeat purchases: then the NBD shape
