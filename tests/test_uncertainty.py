@@ -533,6 +533,14 @@ def test_repeated_histories_are_computed_once_with_the_same_answer(
     keys = np.stack([*RFM, np.broadcast_to(t, RFM[0].shape)], axis=1)
     np.testing.assert_array_equal(keys[rep][inverse], keys)  # each row is its representative
     assert np.unique(keys[rep], axis=0).shape[0] == rep.size  # and those are distinct
+    distinct_t = RFM[2] + np.arange(RFM[0].size) * 1e-6
+    assert pr._distinct(RFM[0], RFM[1], distinct_t, t) == (None, None)
+    # equal T but different histories are not merged
+    same_t = np.full(4, 30.0)
+    assert pr._distinct(np.array([0.0, 1, 1, 2]), np.array([0.0, 5, 6, 6]), same_t, t[:1]) == (
+        None,
+        None,
+    )
     out = bg.predict(t if per_customer_t else 39.0, *RFM, level=0.9, n_draws=60, seed=2)
     param_seq, _ = np.random.SeedSequence(2).spawn(2)
     draws = bg._param_draws(60, np.random.default_rng(param_seq))
