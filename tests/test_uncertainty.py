@@ -486,6 +486,10 @@ def test_one_frequency_block_kernel_matches_the_general_recursion_and_scipy(
     np.testing.assert_allclose(fast, general, rtol=1e-11, atol=1e-13)
     reference = _bg_mixture_survival_scipy(draws, float(x), t_x, big_t, t, y_max, modified)
     np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
+    # per draw (`predict_total`)
+    each = pr._bg_block(draws, float(x), t_x, big_t, t, y_max, modified, reduce=False)
+    each_general = pr._bg_kernel(modified)(draws, mixed, t_mixed, y_max, None, False)
+    np.testing.assert_allclose(each, each_general[:, :, :n], rtol=1e-11, atol=1e-13)
 
 
 @pytest.mark.parametrize("name", ["bg", "mbg"])

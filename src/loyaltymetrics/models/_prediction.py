@@ -130,6 +130,7 @@ def _bg_block(
     t: FloatArray,
     y_max: int,
     modified: bool,
+    reduce: bool = True,
 ) -> FloatArray:
     r"""BG/NBD-type $\sum_d P(Y > y \mid \theta_d)$, $y = 0..y_{max}$, customers of one $x$.
 
@@ -184,6 +185,15 @@ def _bg_block(
     j = np.arange(1.0, y_max + 1.0)
     grow = (rx + (j - 1.0)) / j  # f_{d,y}, (draws, y_max)
     drop = np.cumprod((bp + (j - 1.0)) / (a + bp + (j - 1.0)), axis=1)  # c_{d,y}, y >= 1
+    if not reduce:  # per draw (`predict_total`): c_y w P(N > y), (y_max + 1, draws, n)
+        each = np.empty((y_max + 1, *acc.shape))
+        each[0] = acc
+        for y in range(1, y_max + 1):
+            nb *= z
+            nb *= grow[:, y - 1 : y]
+            acc -= nb
+            np.multiply(acc, drop[:, y - 1 : y], out=each[y])
+        return each
     out = np.empty((y_max + 1, big_t.size))
     acc.sum(axis=0, out=out[0])
     for y in range(1, y_max + 1):
@@ -205,9 +215,9 @@ def _bg_kernel(modified: bool) -> Kernel:
         reduce: bool = True,
     ) -> FloatArray:
         x, t_x, big_t = data
-        if reduce and x.size and bool(np.all(x == x[0])):
+        if x.size and bool(np.all(x == x[0])):
             # one frequency in the block (`_mixture_bounds` groups by it): the fast path
-            return _bg_block(draws, float(x[0]), t_x, big_t, t, y_max, modified)
+            return _bg_block(draws, float(x[0]), t_x, big_t, t, y_max, modified, reduce)
         r, alpha, a, bb = (draws[:, j : j + 1] for j in range(4))
         rx = r + x
         at = alpha + big_t
@@ -783,7 +793,9 @@ class _Prediction(ParameterUncertainty):
         of a block with a draw beyond their window are redone alone with a window four
         times as long (measured at 100,000 customers: a window at 1 - 1e-9 for everyone
         cost twice the CPU). Memory: the draws' totals, the
-        uniforms of one chunk of draws and one block.
+        uniforms of one chunk of draws and one block. BG/NBD-type blocks are of one
+        frequency (`_bg_block`'s per-draw path): measured 3.4 -> 2.4 CPU s for 100,000
+        customers x 200 draws, 0.50 -> 0.37 on CDNOW x 1000 draws, same intervals.
         """
         n, n_draws = x.size, draws.shape[0]
         kernel = self._kernel()
@@ -792,15 +804,18 @@ class _Prediction(ParameterUncertainty):
         window = start.astype(np.int64)
         if cap is not None:
             window = np.minimum(window, max(cap, 1))
-        order = np.argsort(window, kind="stable")
+        if self._FREQUENCY_BLOCKS:  # blocks of one frequency: `_bg_block`'s fast path
+            subs = [sub for sub, _ in _blocks(np.arange(n), window, x, True)]
+        else:
+            order = np.argsort(window, kind="stable")
+            subs = [order[b0 : b0 + _BLOCK] for b0 in range(0, n, _BLOCK)]
         totals = np.zeros(n_draws)
         rng = np.random.default_rng(seed_seq)
         for c0 in range(0, n_draws, _DRAW_CHUNK):
             chunk = draws[c0 : c0 + _DRAW_CHUNK]
             u_count = rng.random((chunk.shape[0], n))
             u_life = rng.random((chunk.shape[0], n)) if self._uses_uniforms() else None
-            for b0 in range(0, n, _BLOCK):
-                sub = order[b0 : b0 + _BLOCK]
+            for sub in subs:
                 part = (x[sub], t_x[sub], big_t[sub])
                 hz = tt[sub] if tt.size > 1 else tt
                 uc = u_count[:, sub]
