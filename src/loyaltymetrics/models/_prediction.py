@@ -832,7 +832,7 @@ class _Prediction(ParameterUncertainty):
                     part_m = tuple(arr[miss] for arr in part)
                     hz_m = hz[miss] if hz.size > 1 else hz
                     ul_m = None if ul is None else ul[:, miss]
-                    surv = kernel(chunk, part_m, hz_m, y_max, ul_m, False)  # type: ignore[arg-type]
+                    surv = kernel(chunk, part_m, hz_m, y_max, ul_m, False)
                     below = (1.0 - surv) < uc[:, miss]
                     counts[:, miss] = below.sum(axis=0)
                     miss = miss[below[-1].any(axis=0)]
