@@ -43,9 +43,10 @@ in-place recursion with 16 x 65,536 blocks)."""
 _FREQUENCY_BLOCK = 1024
 _FREQUENCY_DRAW_CHUNK = 32
 """Customers per block of one frequency (`_blocks` with `by_frequency`) and draws per
-chunk there. `_mixture_bounds` at 1M customers x 200 draws, CPU s (median of 3, one
-process, interleaved): 1024 x 16 4.18, 2048 x 16 3.87, 4096 x 16 3.72, 1024 x 32 3.51,
-2048 x 32 3.69, 1024 x 64 3.51, 512 x 64 3.62, 2048 x 64 4.06. These kernels draw no
+chunk there. `_mixture_bounds` at 1M customers x 200 draws, CPU s (median of 3 rounds,
+each run one process, interleaved; loaded machine): run 1: 1024 x 16 4.18, 2048 x 16
+3.87, 4096 x 16 3.72, 1024 x 32 3.51, 2048 x 32 3.69; run 2: 1024 x 32 3.63, 1024 x 64
+3.51, 512 x 64 3.62, 2048 x 64 4.06, 512 x 32 3.96. These kernels draw no
 uniforms, so a longer chunk costs no memory (Pareto/NBD's uniforms stay at
 `_DRAW_CHUNK` rows of all customers)."""
 _WINDOW_PART = 16_384
@@ -225,8 +226,9 @@ def _bg_kernel(modified: bool) -> Kernel:
         # (BG/NBD, x > 0) or b + x (MBG/NBD): one log and one exp per pair (overflow to
         # inf gives P(alive) = 0, the right limit)
         if not modified and not bool(np.any(x > 0)):
-            # a block of BG/NBD customers without repeat purchases: alive for sure
-            # (blocks are sorted so that these come together; they are most customers)
+            # a block of BG/NBD customers without repeat purchases: alive for sure (the
+            # general path, for blocks of several frequencies; `predict` and
+            # `predict_total` give these kernels blocks of one, above)
             ones = np.ones((draws.shape[0], x.size))
             return _nbd_survival(rx, t / at, ones, (a, bb + x), y_max, reduce)
         odds = np.divide(at, alpha + t_x)
@@ -397,7 +399,7 @@ def _blocks(
     BG/NBD-type kernels, whose fast path `_bg_block` needs one frequency per block) the
     customers are sorted by frequency, then window, and a block's window is the largest
     of its customers' (a longer window changes no quantile, and the sort keeps the
-    windows of a block close: at 1M customers the blocks evaluate 6.5 % more y values
+    windows of a block close: at 1M customers the blocks evaluate 9 % more y values
     than the customers' own windows). The result does not depend on the blocks.
     """
     groups: list[tuple[np.ndarray[Any, np.dtype[np.intp]], int]] = []
