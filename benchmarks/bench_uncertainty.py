@@ -105,13 +105,27 @@ def against(bg: Any, data: tuple[np.ndarray, ...], n_draws: int, rounds: int, co
     old = _old_prediction(commit)
     cls = type(bg)
 
+    # every method of the old mixins (predict calls the class's _window_start,
+    # _p_alive_interval, _kernel, ...), put on the class for the old runs only
+    methods = {
+        k: f
+        for mixin in (old._Prediction, old.BetaGeoPrediction)
+        for k, f in vars(mixin).items()
+        if callable(f) and not k.startswith("__")
+    }
+
     def run_old() -> Any:
-        saved = cls._kernel
-        cls._kernel = lambda self: old._bg_kernel(False)
+        saved = {k: vars(cls).get(k) for k in methods}
+        for k, f in methods.items():
+            setattr(cls, k, f)
         try:
-            return old._Prediction.predict(bg, 39.0, *data, n_draws=n_draws, seed=1)
+            return cls.predict(bg, 39.0, *data, n_draws=n_draws, seed=1)
         finally:
-            cls._kernel = saved
+            for k, f in saved.items():
+                if f is None:
+                    delattr(cls, k)
+                else:
+                    setattr(cls, k, f)
 
     def run_new() -> Any:
         return bg.predict(39.0, *data, n_draws=n_draws, seed=1)
