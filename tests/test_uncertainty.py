@@ -426,6 +426,139 @@ def test_predict_is_reproducible_and_independent_of_the_blocking(
     assert not first.equals(pareto.predict(39.0, *sub, n_draws=40, seed=5))
 
 
+def _bg_mixture_survival_scipy(
+    draws: np.ndarray[Any, Any],
+    x: float,
+    t_x: np.ndarray[Any, Any],
+    big_t: np.ndarray[Any, Any],
+    t: np.ndarray[Any, Any],
+    y_max: int,
+    modified: bool,
+) -> np.ndarray[Any, Any]:
+    """Independent: sum over draws of P(alive) c_y P(NB > y), scipy's nbinom and betaln,
+    P(alive) from the model classes (FHL 2005 eq. 8 with the updated parameters)."""
+    from scipy import stats
+
+    cls = models.ModifiedBetaGeoModel if modified else models.BetaGeoModel
+    ys = np.arange(y_max + 1)[:, None]
+    out = np.zeros((y_max + 1, big_t.size))
+    for r, alpha, a, b in draws:
+        alive = cls.from_params(r=r, alpha=alpha, a=a, b=b).p_alive(
+            np.full(big_t.size, x), t_x, big_t
+        )
+        bp = b + x + (1.0 if modified else 0.0)
+        drop = np.exp(sc.betaln(a, bp + ys) - sc.betaln(a, bp))
+        tail = stats.nbinom.sf(ys, r + x, (alpha + big_t) / (alpha + big_t + t))
+        out += alive * drop * tail
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    x=st.integers(0, 40),
+    n=st.integers(1, 9),
+    n_draws=st.integers(1, 20),
+    y_max=st.integers(1, 60),
+    modified=st.booleans(),
+    one_t=st.booleans(),
+)
+def test_one_frequency_block_kernel_matches_the_general_recursion_and_scipy(
+    seed: int, x: int, n: int, n_draws: int, y_max: int, modified: bool, one_t: bool
+) -> None:
+    """`_bg_block` (the fast path for blocks of one frequency) against the general
+    per-customer recursion `_nbd_survival` and against scipy, on random inputs."""
+    rng = np.random.default_rng(seed)
+    draws = rng.uniform([0.05, 0.5, 0.1, 0.1], [5.0, 50.0, 5.0, 10.0], (n_draws, 4))
+    big_t = rng.uniform(1.0, 100.0, n)
+    t_x = rng.uniform(0.0, 1.0, n) * big_t if x > 0 else np.zeros(n)
+    t = rng.uniform(0.0, 80.0, 1 if one_t else n)
+    t[0] = 0.0 if seed % 7 == 0 else t[0]  # a zero horizon now and then
+    fast = pr._bg_block(draws, float(x), t_x, big_t, t, y_max, modified)
+    # the general path: one more customer of another frequency makes the block mixed
+    mixed = (
+        np.append(np.full(n, float(x)), x + 1.0),
+        np.append(t_x, big_t[0] / 2),
+        np.append(big_t, big_t[0]),
+    )
+    t_mixed = t if one_t else np.append(t, t[0])
+    general = pr._bg_kernel(modified)(draws, mixed, t_mixed, y_max, None, True)[:, :n]
+    np.testing.assert_allclose(fast, general, rtol=1e-11, atol=1e-13)
+    reference = _bg_mixture_survival_scipy(draws, float(x), t_x, big_t, t, y_max, modified)
+    np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=1e-12)
+    # per draw (`predict_total`)
+    each = pr._bg_block(draws, float(x), t_x, big_t, t, y_max, modified, reduce=False)
+    each_general = pr._bg_kernel(modified)(draws, mixed, t_mixed, y_max, None, False)
+    np.testing.assert_allclose(each, each_general[:, :, :n], rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["bg", "mbg"])
+def test_frequency_blocks_give_the_window_blocks_answer(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = request.getfixturevalue(name)
+    kernel = model._kernel()
+    draws = model._param_draws(40, np.random.default_rng(3))
+    t = np.array([39.0])
+    start = model._window_start(*RFM, t, 0.95)
+    args = (kernel, draws, RFM, t, (0.05, 0.95), start, None, None)
+    by_window = pr._mixture_bounds(*args, by_frequency=False)
+    by_frequency = pr._mixture_bounds(*args, by_frequency=True)
+    np.testing.assert_array_equal(by_window[0], by_frequency[0])
+    np.testing.assert_array_equal(by_window[1], by_frequency[1])
+    # and with tiny blocks and draw chunks (blocks cut inside a frequency)
+    monkeypatch.setattr(pr, "_FREQUENCY_BLOCK", 5)
+    monkeypatch.setattr(pr, "_FREQUENCY_DRAW_CHUNK", 3)
+    small = pr._mixture_bounds(*args, by_frequency=True)
+    np.testing.assert_array_equal(small[1], by_frequency[1])
+    groups = pr._blocks(np.arange(RFM[0].size), np.ceil(start).astype(np.int64), RFM[0], True)
+    seen = np.concatenate([sub for sub, _ in groups])
+    np.testing.assert_array_equal(np.sort(seen), np.arange(RFM[0].size))  # each once
+    for sub, w_ in groups:
+        assert np.unique(RFM[0][sub]).size == 1
+        assert w_ >= np.ceil(start[sub]).max()
+
+
+@pytest.mark.parametrize("per_customer_t", [False, True])
+def test_repeated_histories_are_computed_once_with_the_same_answer(
+    bg: models.BetaGeoModel, per_customer_t: bool
+) -> None:
+    """CDNOW repeats histories (1,016 distinct of 2,357): `predict` computes each once;
+    the bounds must be those of every customer computed on its own."""
+    t = (
+        np.where(np.arange(RFM[0].size) % 3 == 0, 39.0, 20.0)  # splits equal histories
+        if per_customer_t
+        else np.array([39.0])
+    )
+    rep, inverse = pr._distinct(*RFM, t)
+    assert rep is not None
+    assert inverse is not None
+    assert rep.size < RFM[0].size
+    keys = np.stack([*RFM, np.broadcast_to(t, RFM[0].shape)], axis=1)
+    np.testing.assert_array_equal(keys[rep][inverse], keys)  # each row is its representative
+    assert np.unique(keys[rep], axis=0).shape[0] == rep.size  # and those are distinct
+    distinct_t = RFM[2] + np.arange(RFM[0].size) * 1e-6
+    assert pr._distinct(RFM[0], RFM[1], distinct_t, t) == (None, None)
+    # equal T but different histories are not merged
+    same_t = np.full(4, 30.0)
+    assert pr._distinct(np.array([0.0, 1, 1, 2]), np.array([0.0, 5, 6, 6]), same_t, t[:1]) == (
+        None,
+        None,
+    )
+    out = bg.predict(t if per_customer_t else 39.0, *RFM, level=0.9, n_draws=60, seed=2)
+    param_seq, _ = np.random.SeedSequence(2).spawn(2)
+    draws = bg._param_draws(60, np.random.default_rng(param_seq))
+    start = np.full(RFM[0].size, 3.0)
+    low, high = pr._mixture_bounds(
+        bg._kernel(), draws, RFM, t, (0.05, 0.95), start, None, None, by_frequency=True
+    )
+    np.testing.assert_array_equal(out["purchases_low"], low)
+    np.testing.assert_array_equal(out["purchases_high"], high)
+    a_low, a_high = bg._p_alive_interval(*RFM, 0.9)
+    np.testing.assert_array_equal(out["p_alive_low"], a_low)
+    np.testing.assert_array_equal(out["p_alive_high"], a_high)
+
+
 def test_too_short_windows_are_widened_to_the_same_answer(bg: models.BetaGeoModel) -> None:
     kernel = pr._bg_kernel(False)
     draws = bg._param_draws(30, np.random.default_rng(0))

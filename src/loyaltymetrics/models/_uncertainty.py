@@ -43,6 +43,12 @@ Design notes (measured or rejected alternatives)
   that of the parameter draws. Pareto/NBD's needs a hypergeometric function per count
   (Fader & Hardie 2014, note 028); it draws the residual lifetime (a Lomax variable given
   the history) and integrates the purchase rate out exactly instead.
+* BG/NBD-type `predict` speed (1M customers, 200 draws: 8.8 -> 4.7 CPU s, same tables;
+  details in `_prediction`): blocks of customers with one frequency, where the NBD shape
+  and the dropout factors are per-draw tables (`_bg_block`); a first window one count
+  shorter; each distinct history computed once. Rejected there: a BLAS matrix product
+  for the sums over draws (its threads fight the block threads), and a longer draw chunk
+  for Pareto/NBD (its uniforms are one row of all customers per draw).
 """
 
 from __future__ import annotations
