@@ -39,7 +39,12 @@ from pathlib import Path
 
 
 def generate(
-    orders: int, directory: Path, orders_per_customer: float, chunk_events: int, workers: int
+    orders: int,
+    directory: Path,
+    orders_per_customer: float,
+    chunk_events: int,
+    workers: int,
+    fast: bool = False,
 ) -> None:
     """Write about `orders` orders as Parquet parts, each part sorted by timestamp.
 
@@ -48,6 +53,11 @@ def generate(
     processes. Their ids are then scrambled by a bijection of ``0 .. n-1``, so that every
     part holds customers from the whole id range, as a log exported by date would, rather
     than one contiguous block of customers (which would make partitioning by id trivial).
+
+    With `fast`, each chunk is drawn by `_logs.fast_log` (the same distribution, only the
+    kept orders drawn: 23x less CPU than `simulate_transactions` at 10 orders per
+    customer, 100,000 customers, measured in one process) and `chunk_events` counts
+    orders rather than drawn events.
     """
     import math
     import multiprocessing
@@ -61,9 +71,17 @@ def generate(
     multiplier = 2_654_435_761 % customers
     while math.gcd(multiplier, customers) != 1:
         multiplier += 1
-    per_chunk = chunk_customers(alpha, start_day, end_day, chunk_events)
+    per_chunk = (
+        max(1_000, round(chunk_events / orders_per_customer))
+        if fast
+        else chunk_customers(alpha, start_day, end_day, chunk_events)
+    )
     directory.mkdir(parents=True, exist_ok=True)
-    print(f"# {describe(alpha, start_day, end_day)}; {customers:,} customers", flush=True)
+    print(
+        f"# {describe(alpha, start_day, end_day)}; {customers:,} customers"
+        + ("; fast_log" if fast else ""),
+        flush=True,
+    )
     specs = [
         {
             "customers": min(per_chunk, customers - lo),
@@ -74,6 +92,7 @@ def generate(
             "end": end_day.isoformat(),
             "path": str(directory / f"part-{i:05d}.parquet"),
             "scramble": (multiplier, customers),
+            "fast": fast,
         }
         for i, lo in enumerate(range(0, customers, per_chunk))
     ]
@@ -86,6 +105,7 @@ def generate(
                 f"part {i + 1}/{len(specs)}: {written:,} rows, {time.perf_counter() - t0:.0f} s",
                 flush=True,
             )
+    print(f"# {written:,} orders in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 KEYS = {
@@ -214,6 +234,9 @@ def main() -> None:
     g.add_argument("--orders-per-customer", type=float, default=10.0)
     g.add_argument("--chunk-events", type=int, default=40_000_000)
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    g.add_argument(
+        "--fast", action="store_true", help="draw with _logs.fast_log (only the kept orders)"
+    )
     r = sub.add_parser("run")
     r.add_argument("--dir", type=Path, required=True)
     r.add_argument("--tables", nargs="+", choices=sorted(KEYS), default=sorted(KEYS))
@@ -227,7 +250,14 @@ def main() -> None:
     w.add_argument("--partitions", type=int, default=16)
     args = parser.parse_args()
     if args.command == "generate":
-        generate(args.orders, args.dir, args.orders_per_customer, args.chunk_events, args.workers)
+        generate(
+            args.orders,
+            args.dir,
+            args.orders_per_customer,
+            args.chunk_events,
+            args.workers,
+            args.fast,
+        )
     elif args.command == "run":
         run(args.dir, args.tables, args.engines, args.partitions)
     else:
