@@ -7,9 +7,10 @@ Usage::
 
 ``generate`` writes the log in chunks of simulated customers (``datasets.simulate_transactions``
 with ten orders per customer, each chunk with its own seed), one Parquet part per chunk,
-with the customer ids scrambled across parts (see `generate`). ``run`` times, for each of
-``rfm_summary``, ``cohort_retention`` and ``period_summary``, each engine in its own process
-(so peak RSS is that engine's alone, read from ``VmHWM``):
+with the customer ids scrambled across parts (see `generate`; ``--fast`` draws them with
+`_logs.fast_log`). ``run`` times, for each of ``rfm_summary``, ``customer_summary``,
+``cohort_retention`` and ``period_summary``, each engine in its own process (so peak RSS
+is that engine's alone, read from ``VmHWM``; CPU seconds are the process's own):
 
 * ``loyaltymetrics``: ``tables.<function>(pl.scan_parquet(DIR/*.parquet), partitions=K)``
   collected (polars' default engine; the K customer parts are read and computed one
@@ -17,7 +18,8 @@ with the customer ids scrambled across parts (see `generate`). ``run`` times, fo
 * ``loyaltymetrics-streaming``: the same call with ``partitions=1``, written with
   ``sink_parquet(engine="streaming")``: the plain lazy plan on polars' streaming engine;
 * ``duckdb``: the SQL of ``bench_tables.py`` over ``read_parquet(DIR/*.parquet)``, written
-  with ``COPY ... TO`` Parquet, with DuckDB's default memory limit (80% of RAM);
+  with ``COPY ... TO`` Parquet, with DuckDB's default memory limit (80% of RAM) or
+  ``--duckdb-memory-limit`` (spilling to disk beyond it);
 * ``duckdb-8gib``: the same with ``memory_limit = '7GiB'`` (DuckDB's own buffers; the
   process needs a little more), so that it keeps to the 8 GiB budget by spilling to disk.
 
@@ -110,21 +112,29 @@ def generate(
 
 KEYS = {
     "rfm_summary": ["customer_id"],
+    "customer_summary": ["customer_id"],
     "cohort_retention": ["cohort", "period_index"],
     "period_summary": ["period"],
 }
 ENGINES = ("loyaltymetrics", "loyaltymetrics-streaming", "duckdb", "duckdb-8gib")
 
 
-def worker(engine: str, table: str, directory: Path, out: Path, partitions: int) -> None:
-    """Run one engine on one table and print its wall time and peak RSS as JSON."""
+def worker(
+    engine: str,
+    table: str,
+    directory: Path,
+    out: Path,
+    partitions: int,
+    duckdb_memory_limit: str | None = None,
+) -> None:
+    """Run one engine on one table and print its wall and CPU time and peak RSS as JSON."""
     glob = str(directory / "*.parquet")
     if engine.startswith("loyaltymetrics"):
         import polars as pl
 
         from loyaltymetrics import tables
 
-        start = time.perf_counter()  # after the imports
+        start, cpu = time.perf_counter(), time.process_time()  # after the imports
         function = getattr(tables, table)
         options = {"amount": "amount"} if table == "rfm_summary" else {}
         if engine == "loyaltymetrics":
@@ -137,15 +147,16 @@ def worker(engine: str, table: str, directory: Path, out: Path, partitions: int)
         import duckdb
         from bench_tables import SQL
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         con = duckdb.connect()
-        if engine == "duckdb-8gib":  # the memory budget of the target; spills to disk
-            con.sql("SET memory_limit = '7GiB'")
+        limit = "7GiB" if engine == "duckdb-8gib" else duckdb_memory_limit
+        if limit:  # the 8 GiB budget of the target, or a share of a machine used by others
+            con.sql(f"SET memory_limit = '{limit}'")
             con.sql(f"SET temp_directory = '{directory.parent / 'duckdb-spill'}'")
         con.sql(f"CREATE VIEW tx AS SELECT * FROM read_parquet('{glob}')")
         con.sql(f"COPY ({SQL[table]}) TO '{out}' (FORMAT parquet)")
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_rss_gib": _peak_rss_kib() / 2**20}))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_gib": _peak_rss_kib() / 2**20}))
 
 
 def _peak_rss_kib() -> int:
@@ -161,7 +172,13 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run(directory: Path, tables: list[str], engines: list[str], partitions: int) -> None:
+def run(
+    directory: Path,
+    tables: list[str],
+    engines: list[str],
+    partitions: int,
+    duckdb_memory_limit: str | None = None,
+) -> None:
     """Time the engines in subprocesses, check that their tables agree, print a table."""
     import platform
 
@@ -177,8 +194,13 @@ def run(directory: Path, tables: list[str], engines: list[str], partitions: int)
         f"partitions={partitions}; {os.cpu_count()} CPUs; {platform.python_version()}",
         flush=True,
     )
-    print("| table | engine | seconds | peak RSS GiB | load avg at start | agrees with DuckDB |")
-    print("|---|---|---:|---:|---:|---|")
+    print(f"# DuckDB memory_limit: {duckdb_memory_limit or 'its default (80% of RAM)'}")
+    print(
+        "| table | engine | seconds | CPU s | peak RSS GiB | load avg at start, end "
+        "| agrees with DuckDB |"
+    )
+    print("|---|---|---:|---:|---:|---:|---|")
+    limit_args = ["--duckdb-memory-limit", duckdb_memory_limit] if duckdb_memory_limit else []
     for table in tables:
         outputs: dict[str, Path] = {}
         results: dict[str, dict[str, float]] = {}
@@ -199,6 +221,7 @@ def run(directory: Path, tables: list[str], engines: list[str], partitions: int)
                     str(out),
                     "--partitions",
                     str(partitions),
+                    *limit_args,
                 ],
                 capture_output=True,
                 text=True,
@@ -209,6 +232,7 @@ def run(directory: Path, tables: list[str], engines: list[str], partitions: int)
                 print(f"| {table} | {engine} | failed ({proc.returncode}): {tail} | | | |")
                 continue
             results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[engine]["load_end"] = os.getloadavg()[0]
             outputs[engine] = out
         duck = next((e for e in ("duckdb", "duckdb-8gib") if e in outputs), None)
         reference = pl.read_parquet(outputs[duck]) if duck else None
@@ -218,8 +242,9 @@ def run(directory: Path, tables: list[str], engines: list[str], partitions: int)
                 problem = compare(pl.read_parquet(outputs[engine]), reference, KEYS[table])
                 verdict = "yes" if problem is None else f"NO: {problem}"
             print(
-                f"| {table} | {engine} | {result['seconds']:.1f} | "
-                f"{result['peak_rss_gib']:.2f} | {loads[engine]:.2f} | {verdict} |",
+                f"| {table} | {engine} | {result['seconds']:.1f} | {result['cpu_s']:.1f} | "
+                f"{result['peak_rss_gib']:.2f} | {loads[engine]:.2f}, "
+                f"{result['load_end']:.2f} | {verdict} |",
                 flush=True,
             )
 
@@ -242,12 +267,16 @@ def main() -> None:
     r.add_argument("--tables", nargs="+", choices=sorted(KEYS), default=sorted(KEYS))
     r.add_argument("--engines", nargs="+", choices=ENGINES, default=["loyaltymetrics", "duckdb"])
     r.add_argument("--partitions", type=int, default=16)
+    r.add_argument(
+        "--duckdb-memory-limit", help="DuckDB's memory_limit for the duckdb engine, e.g. 12GB"
+    )
     w = sub.add_parser("worker")
     w.add_argument("engine", choices=ENGINES)
     w.add_argument("table", choices=sorted(KEYS))
     w.add_argument("--dir", type=Path, required=True)
     w.add_argument("--out", type=Path, required=True)
     w.add_argument("--partitions", type=int, default=16)
+    w.add_argument("--duckdb-memory-limit")
     args = parser.parse_args()
     if args.command == "generate":
         generate(
@@ -259,9 +288,11 @@ def main() -> None:
             args.fast,
         )
     elif args.command == "run":
-        run(args.dir, args.tables, args.engines, args.partitions)
+        run(args.dir, args.tables, args.engines, args.partitions, args.duckdb_memory_limit)
     else:
-        worker(args.engine, args.table, args.dir, args.out, args.partitions)
+        worker(
+            args.engine, args.table, args.dir, args.out, args.partitions, args.duckdb_memory_limit
+        )
 
 
 if __name__ == "__main__":
