@@ -183,9 +183,9 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _median(row: dict[str, Any], name: str) -> float | None:
+def _median(row: dict[str, Any], name: str, kind: str = "wall") -> float | None:
     t = row["timings"].get(name)
-    return statistics.median(t["wall"]) if t and t["wall"] else None
+    return statistics.median(t[kind]) if t and t[kind] else None
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -304,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                 bad = {k: v for k, v in row["checks"].items() if v != "agrees"}
                 failures += len(bad)
                 shown = ", ".join(
-                    f"{k} {_median(row, k):.3f} s" for k in args.paths if _median(row, k)
+                    f"{k} {_median(row, k):.3f} s ({_median(row, k, 'cpu'):.2f} CPU s)"
+                    for k in args.paths
+                    if _median(row, k)
                 )
                 print(
                     f"   {table} / {kind} ids: {shown}; load average {row['load_start']:.1f}"
