@@ -30,6 +30,16 @@ Before anything is timed, every path's table is compared with the eager in-memor
 (`_check.compare`: rows matched on their keys, numbers within 1e-9 relative); a path that
 disagrees is reported and not timed. Each (table, id kind) runs in its own subprocess.
 
+Memory (``--memory``): instead of timing, each (table, id kind, path) runs once in its
+own new process, which imports everything, reads the in-memory log first for ``eager``
+and ``lazy`` (the user's frame is in memory before the call), resets its peak RSS
+(``/proc/self/clear_refs``) and runs the call. The figure is the peak RSS during the
+call (``VmHWM``) minus the RSS after the imports and before any data (the interpreter and
+the libraries), so the input frame of ``eager`` and ``lazy`` counts; it is divided by the
+in-memory size of the columns the table needs (`_check.frame_mb` of
+``read_parquet(f, columns=NEEDS[table])``; strings counted as polars' views). The target
+of issue 21 is a ratio below 2.
+
 Run ``python benchmarks/bench_parquet.py --help`` for the options.
 """
 
@@ -49,12 +59,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from _check import compare, to_polars
+from _check import compare, frame_mb, to_polars
 from _logs import alpha_for, describe, expected_orders, write_log
-from _measure import Timing, _timed, run_worker, source_version, versions
-from bench_tables import END, KEYS, SQL, START, TABLES, _lm_call
+from _measure import Timing, _timed, reset_peak, rss_mb, run_worker, source_version, versions
+from bench_tables import END, KEYS, NEEDS, SQL, START, TABLES, _lm_call
 
 PATHS = ("scan", "read", "duckdb", "eager", "lazy")
+# With --memory only: ``pl.read_parquet(f, columns=NEEDS[table])``, the floor of any path
+# that reads the file (the decoded columns plus what the Parquet reader holds meanwhile).
+MEMORY_PATHS = (*PATHS, "columns")
 ID_KINDS = ("int", "c", "uuid")
 
 
@@ -101,8 +114,54 @@ def _calls(table: str, path: str, frame: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+def _memory_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """One (table, id kind, path) in a fresh process: its peak RSS over the bare process.
+
+    Every path imports the same modules (polars, duckdb, pyarrow, loyaltymetrics) before
+    the baseline is read, so the baseline is the same for all of them.
+    """
+    import duckdb
+    import pyarrow  # noqa: F401  (DuckDB's to_arrow_table needs it; same baseline for all)
+
+    path, table, name = spec["data"], spec["table"], spec["path"]
+    gc.collect()
+    base = rss_mb("VmRSS")
+    frame = pl.read_parquet(path) if name in ("eager", "lazy") else pl.DataFrame()
+    con = duckdb.connect()
+    query = duckdb_sql(table, path)
+    calls = {
+        "scan": lambda: _lm_call(table, pl.scan_parquet(path)).collect(),
+        "read": lambda: _lm_call(table, pl.read_parquet(path)),
+        "duckdb": lambda: con.sql(query).to_arrow_table(),
+        "eager": lambda: _lm_call(table, frame),
+        "lazy": lambda: _lm_call(table, frame.lazy()).collect(),
+        "columns": lambda: pl.read_parquet(path, columns=list(NEEDS[table])),
+    }
+    gc.collect()
+    before = rss_mb("VmRSS")
+    if not reset_peak():
+        raise RuntimeError("cannot reset the peak RSS (/proc/self/clear_refs)")
+    result = calls[name]()
+    peak = rss_mb("VmHWM")
+    rows = result.num_rows if hasattr(result, "num_rows") else result.height
+    del result
+    frame = pl.DataFrame()  # free the log before the needed columns are read
+    gc.collect()
+    needed = frame_mb(pl.read_parquet(path, columns=list(NEEDS[table])))
+    return {
+        "base_mb": base,
+        "before_mb": before,
+        "peak_mb": peak,
+        "needed_mb": needed,
+        "result_rows": rows,
+        "load": os.getloadavg()[0],
+    }
+
+
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One (table, id kind): check every path, then `repeats` interleaved rounds."""
+    if spec.get("memory"):
+        return _memory_worker(spec)
     path, table = spec["data"], spec["table"]
     frame = pl.read_parquet(path)
     calls = {k: v for k, v in _calls(table, path, frame).items() if k in spec["paths"]}
@@ -124,9 +183,9 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _median(row: dict[str, Any], name: str) -> float | None:
+def _median(row: dict[str, Any], name: str, kind: str = "wall") -> float | None:
     t = row["timings"].get(name)
-    return statistics.median(t["wall"]) if t and t["wall"] else None
+    return statistics.median(t[kind]) if t and t[kind] else None
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -147,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES))
     parser.add_argument("--ids", nargs="+", choices=ID_KINDS, default=list(ID_KINDS))
-    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=MEMORY_PATHS,
+        default=list(PATHS),
+        help="'columns' (reading the needed columns, nothing else) only with --memory",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds, >= 3")
     parser.add_argument("--seed", type=int, default=2026, help="simulation seed")
     parser.add_argument("--chunk-events", type=int, default=20_000_000)
@@ -158,6 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the logs here and reuse them (same names as bench_tables.py's logs)",
     )
     parser.add_argument("--smoke", action="store_true", help="allow --repeats 1 (CI smoke run)")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure the peak RSS of each path in its own process instead of timing",
+    )
+    parser.add_argument(
+        "--fast-log",
+        action="store_true",
+        help="simulate the log with _logs.fast_log (same distribution, far quicker; "
+        "its file name ends in -fast)",
+    )
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL and exit")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -170,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             query = textwrap.dedent(duckdb_sql(table, "orders.parquet")).strip()
             print(f"-- {table}\n{query};\n")
         return 0
+    if "columns" in args.paths and not args.memory:
+        parser.error("--paths columns is a memory floor: only with --memory")
     if args.repeats < (1 if args.smoke else 3):
         parser.error("--repeats must be at least 3 (1 with --smoke)")
 
@@ -187,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.data_dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         log = folder / (
-            f"tx-{customers}c-alpha{alpha:.8g}-seed{args.seed}-chunk{args.chunk_events}.parquet"
+            f"tx-{customers}c-alpha{alpha:.8g}-seed{args.seed}-chunk{args.chunk_events}"
+            + ("-fast" if args.fast_log else "")
+            + ".parquet"
         )
         if not log.exists():
             write_log(
@@ -199,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
                 alpha=alpha,
                 chunk_events=args.chunk_events,
                 workers=args.workers,
+                fast=args.fast_log,
             )
         n_rows = pl.scan_parquet(log).select(pl.len()).collect().item()
         print(f"log: {log} ({customers:,} customers, {n_rows:,} orders)")
+        if args.memory:
+            return _memory_main(log, args)
         for kind in args.ids:
             data = id_file(log, kind)
             for table in args.tables:
@@ -221,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                 bad = {k: v for k, v in row["checks"].items() if v != "agrees"}
                 failures += len(bad)
                 shown = ", ".join(
-                    f"{k} {_median(row, k):.3f} s" for k in args.paths if _median(row, k)
+                    f"{k} {_median(row, k):.3f} s ({_median(row, k, 'cpu'):.2f} CPU s)"
+                    for k in args.paths
+                    if _median(row, k)
                 )
                 print(
                     f"   {table} / {kind} ids: {shown}; load average {row['load_start']:.1f}"
@@ -250,6 +335,47 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"versions": info, "rows": rows}, indent=1))
     if failures:
         print(f"\n{failures} path(s) disagree or failed: see above")
+    return 1 if failures else 0
+
+
+def _memory_main(log: Path, args: argparse.Namespace) -> int:
+    """Each (id kind, table, path) in its own process; a table of peak RSS ÷ needed columns."""
+    print(
+        "\n| table | ids | needed columns MiB | "
+        + " | ".join(f"{p} MiB (÷ needed)" for p in args.paths)
+        + " | worst ÷ needed (< 2) | load avg |"
+    )
+    print("|---|---|---:|" + "---:|" * len(args.paths) + "---|---|")
+    rows, failures = [], 0
+    for kind in args.ids:
+        data = id_file(log, kind)
+        for table in args.tables:
+            cells, ratios, loads, needed = [], [], [], float("nan")
+            for name in args.paths:
+                spec = {"data": str(data), "table": table, "path": name, "memory": True}
+                result = run_worker(__file__, spec)
+                rows.append({"table": table, "ids": kind, "path": name, **result})
+                if "peak_mb" not in result:
+                    failures += 1
+                    cells.append(str(result.get("check")))
+                    continue
+                needed = result["needed_mb"]
+                used = result["peak_mb"] - result["base_mb"]
+                if name != "columns":  # the floor is not a path of the target
+                    ratios.append(used / needed)
+                loads.append(result["load"])
+                cells.append(f"{used:,.0f} ({used / needed:.2f})")
+            worst = max(ratios, default=float("nan"))
+            verdict = "met" if worst < 2 else "missed"
+            print(
+                f"| `{table}` | {kind} | {needed:,.0f} | "
+                + " | ".join(cells)
+                + f" | {worst:.2f} {verdict} | {min(loads, default=0):.1f}–"
+                f"{max(loads, default=0):.1f} |",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps({"memory": rows}, indent=1))
     return 1 if failures else 0
 
 
