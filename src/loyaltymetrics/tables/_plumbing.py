@@ -411,24 +411,24 @@ def encode_ids(
     if n == 0:
         return frame.with_columns(pl.col(cid).cast(code_dtype)), s.clear()
     low = 1 << max(1, (n - 1).bit_length())  # room for the row number
+    # the value sort, the runs and the scatter in numpy, in place on one UInt64 buffer:
+    # numpy's sort of 10M UInt64 took 0.09-0.11 CPU s against 0.37 for polars' (AVX-512
+    # sorting network, numpy 2.4), and the whole (pack, sort, runs, scatter) 0.43 against
+    # 0.88 in polars (measured in one process, interleaved, loaded machine)
     packed = (id_hash(pl.col(cid)).cast(pl.UInt64) // low) * low + pl.int_range(
         pl.len(), dtype=pl.UInt64
     )
-    v = pl.col("v")
-    runs = (
-        frame.lazy()
-        .select(packed.sort().alias("v"))
-        .select(
-            (v // low != (v // low).shift()).fill_null(True).alias("start"),
-            (v % low).cast(pl.Int64).alias("row"),
-        )
-        .with_columns((pl.col("start").cum_sum().cast(code_dtype) - 1).alias("code"))
-        .collect()
-    )
+    v = frame.select(packed).to_series().to_numpy(writable=True)
+    v.sort()
+    start = np.empty(n, dtype=bool)  # the first row of a run of equal high bits
+    start[0] = True
+    np.greater(v[1:] ^ v[:-1], np.uint64(low - 1), out=start[1:])
+    v &= np.uint64(low - 1)  # the row numbers, in run order
+    row = v.view(np.int64)
     codes = np.empty(n, dtype=np.int32 if code_dtype == pl.Int32 else np.int64)
-    codes[runs.get_column("row").to_numpy()] = runs.get_column("code").to_numpy()
-    ids = s.gather(runs.get_column("row").filter(runs.get_column("start")))
-    del runs  # 13 bytes a row, freed before the check
+    codes[row] = np.cumsum(start, dtype=codes.dtype) - 1
+    ids = s.gather(row[start])
+    del v, row, start  # 9 bytes a row, freed before the check
     code = pl.Series(cid, codes)
     differ = s != ids.gather(code)
     if differ.any():  # ids that share their high hash bits with another id: exact codes
@@ -446,7 +446,7 @@ def encode_ids(
         order = ids.arg_sort()
         rank = np.empty(len(ids), dtype=codes.dtype)
         rank[order.to_numpy()] = np.arange(len(ids), dtype=codes.dtype)
-        code = pl.Series(cid, rank).gather(code)
+        code = pl.Series(cid, np.take(rank, codes, out=codes))
         ids = ids.gather(order)
     return frame.with_columns(code), ids.alias(cid)
 
