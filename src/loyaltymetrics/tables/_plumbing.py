@@ -427,7 +427,10 @@ def encode_ids(
     row = v.view(np.int64)
     codes = np.empty(n, dtype=np.int32 if code_dtype == pl.Int32 else np.int64)
     codes[row] = np.cumsum(start, dtype=codes.dtype) - 1
-    ids = s.gather(row[start])
+    # a gather from one chunk: 0.04-0.06 CPU s for the 1M ids of 10M rows read from
+    # Parquet (81 chunks), against 0.12 ("C" + number) and 0.32 (UUID) from the chunks;
+    # the rechunk (the views, not the strings) took 0.02-0.10
+    ids = s.rechunk().gather(row[start])
     del v, row, start  # 9 bytes a row, freed before the check
     code = pl.Series(cid, codes)
     differ = s != ids.gather(code)
@@ -446,7 +449,7 @@ def encode_ids(
         order = ids.arg_sort()
         rank = np.empty(len(ids), dtype=codes.dtype)
         rank[order.to_numpy()] = np.arange(len(ids), dtype=codes.dtype)
-        code = pl.Series(cid, np.take(rank, codes, out=codes))
+        code = pl.Series(cid, rank[codes])  # np.take(out=) is buffered: 0.09-0.45 s, not 0.05
         ids = ids.gather(order)
     return frame.with_columns(code), ids.alias(cid)
 
