@@ -446,12 +446,51 @@ def encode_ids(
         code = pl.Series(cid, codes)
         ids = pl.concat([ids, others.alias(cid)])
     if ordered:
-        order = ids.arg_sort()
+        order = id_order(ids)
         rank = np.empty(len(ids), dtype=codes.dtype)
-        rank[order.to_numpy()] = np.arange(len(ids), dtype=codes.dtype)
+        rank[order] = np.arange(len(ids), dtype=codes.dtype)
         code = pl.Series(cid, rank[codes])  # np.take(out=) is buffered: 0.09-0.45 s, not 0.05
         ids = ids.gather(order)
     return frame.with_columns(code), ids.alias(cid)
+
+
+def id_order(ids: pl.Series) -> np.ndarray:
+    """The permutation that sorts distinct ids (``ids.arg_sort()``), as an Int64 array.
+
+    String ids whose first 8 characters are ASCII are sorted by a UInt64 of their first
+    8 bytes (big-endian, zero-padded: its order is the strings' byte order wherever two
+    keys differ) with numpy's sort, and the ids of equal keys (a shared 8-byte prefix, or
+    NUL padding) are sorted by (key, id) by polars: exact. Other ids (non-ASCII in the
+    first 8 characters, Categorical, Binary) use ``arg_sort``. Measured on the 1M
+    distinct ids of 10M orders, in one process, interleaved (CPU seconds, loaded
+    machine): "C" + number ids 0.09-0.10 against 0.37-0.40 for ``arg_sort`` (no ties),
+    UUIDs 0.13-0.15 against 0.66-0.76 (214 ids in ties). Rejected: ``ids.sort()`` and
+    each id's place found by a binary search of its hash among the runs' hashes, 0.50
+    ("C" + number) and 0.72 (UUID) CPU s.
+    """
+    if ids.dtype == pl.String and len(ids) > 1:
+        # head/pad count characters: an ASCII prefix is exactly 8 bytes, any other is
+        # longer and gives a null key
+        key = (
+            ids.str.head(8)
+            .str.pad_end(8, "\0")
+            .cast(pl.Binary)
+            .bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        )
+        if not key.has_nulls():
+            k = key.to_numpy()
+            order = np.argsort(k)
+            ordered = k[order]
+            equal = ordered[1:] == ordered[:-1]
+            if equal.any():  # ids sharing a key: sorted among themselves by the full id
+                tie = np.zeros(len(k), dtype=bool)
+                tie[1:] |= equal
+                tie[:-1] |= equal
+                at = np.flatnonzero(tie)
+                ties = pl.DataFrame({"k": ordered[at], "v": ids.gather(order[at]), "i": order[at]})
+                order[at] = ties.sort("k", "v").get_column("i").to_numpy()
+            return order
+    return ids.arg_sort().to_numpy().astype(np.int64)
 
 
 def _run_encoded(
