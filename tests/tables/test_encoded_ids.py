@@ -37,7 +37,7 @@ ENUM = pl.Enum(
 )
 
 
-def _as(dtype: str, values: list[str]) -> pl.Series:
+def _as(dtype: str, values: list[str | None]) -> pl.Series:
     s = pl.Series("customer_id", values, dtype=pl.String)
     if dtype == "binary":
         return s.cast(pl.Binary)
@@ -179,7 +179,7 @@ def test_tables_on_codes_equal_the_plan_on_the_ids(
                 assert got.schema["customer_id"] == ENUM
                 order = [ENUM.categories.index_of(v) for v in expected["customer_id"]]
                 expected = expected.with_columns(pl.col("customer_id").cast(ENUM))
-                expected = expected.gather(pl.Series(order).arg_sort())
+                expected = expected.select(pl.all().gather(pl.Series(order).arg_sort()))
         else:
             mp.setattr(_plumbing, "ENCODE_IDS", False)
             expected = _collect(CALLS[call](tx, parts))
@@ -192,7 +192,7 @@ def test_tables_on_codes_equal_the_plan_on_the_ids(
 def test_null_ids_are_an_error_on_the_encoded_path(call: str, dtype: str, lazy: bool) -> None:
     log = pl.DataFrame(
         [
-            _as(dtype, ["a", "b", "a"]).scatter(1, None),
+            _as(dtype, ["a", None, "a"]),  # not scatter: polars 1.33 cannot scatter a null
             pl.Series("timestamp", [DAY0, DAY0, DAY0 + dt.timedelta(days=3)]),
             pl.Series("amount", [1.0, 2.0, 3.0]),
             pl.Series("store", ["n", "s", "n"]),
