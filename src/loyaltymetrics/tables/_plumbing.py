@@ -378,9 +378,13 @@ def encode_ids(
     from their run's get codes of their own, after those of the runs.
 
     Measured at 10M orders of 1M "C"+number ids (CPU seconds, one process, loaded
-    machine): hash and pack 0.13, value sort 0.37, runs 0.21, scatter 0.17, the ids of
-    the runs 0.13, the check 0.22, the order (an arg-sort of the 1M ids) 0.52. Rejected
-    encodings, same process and column: a cast to Categorical with fresh categories and
+    machine), first version (all in polars): hash and pack 0.13, value sort 0.37, runs
+    0.21, scatter 0.17, the ids of the runs 0.13, the check 0.22, the order (an arg-sort
+    of the 1M ids) 0.52. Now: the sort, runs and scatter in numpy (0.43 against 0.88
+    with the pack), the ids gathered from one chunk (0.05), the order by `id_order`
+    (0.10). The check stays: it is what makes the codes exact, and for UUIDs (36 bytes
+    behind each view) it is now the largest part, 0.47-0.58. Rejected encodings, same
+    process and column: a cast to Categorical with fresh categories and
     a remap to sorted order 2.3 s CPU; ``unique().sort()`` and a join 2.8 s, with
     ``replace_strict`` 3.1 s, with ``search_sorted`` 5.3 s; ``rank("dense")`` of the
     strings 11.2 s; ``rank("dense")`` of the 64-bit hashes 1.6 s before any order or
@@ -388,14 +392,34 @@ def encode_ids(
     the floor division and product of the packing: no difference (0.70 against 0.72 s
     CPU for the pack, sort and runs).
 
-    End to end at 10M orders, eager, this plan against the hash plan of `by_customer`
-    (``ENCODE_IDS`` off) in one process, interleaved, load average 15-18 on 2 cores, CPU
-    seconds: "C" + number ids, `rfm_summary` 3.18 against 3.96, `customer_summary` 4.90
-    against 9.16, `cohort_retention` 2.17 against 4.54, `period_summary` 2.59 against
-    6.86; UUID ids, `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against
-    13.66, `cohort_retention` 3.00 against 7.80. Not tried for lack of time: folding the
-    period into this sort, so that a table that needs no id order (cohorts, periods)
-    sorts once instead of twice.
+    The whole encoding, this version against the first (commit 41a9e4e) in one
+    process, interleaved, 10M orders, codes and ids identical (CPU s, 3 rounds each):
+    "C" + number ids 0.77-1.05 against 1.06-1.10 (hash order), 0.98-1.27 against
+    1.60-1.67 (id order); UUIDs 1.22-1.34 against 1.70-1.80, 1.44-1.70 against
+    2.20-2.28. End to end, eager, same comparison, load average 10-11 (CPU s, "C" +
+    number / UUID): `rfm_summary` 2.52-2.57 against 3.04-3.08 / 3.06-3.54 against
+    3.68-3.85; `customer_summary` 3.64-4.00 against 4.22-4.66 / 4.05-4.41 against
+    4.87-5.12; `cohort_retention` 1.59-2.10 against 1.87-1.95 / 1.86-2.06 against
+    2.37-2.53; `period_summary` 1.69-2.42 against 2.01-2.21 / 2.19-2.56 against
+    2.59-2.71. The same tables on the Int64 ids of the same log: 1.3-1.6, 2.6-2.8,
+    0.8-0.9, 1.0-1.1.
+
+    First version against the hash plan of `by_customer` (``ENCODE_IDS`` off) in one
+    process, interleaved, load average 15-18 on 2 cores, CPU seconds: "C" + number ids,
+    `rfm_summary` 3.18 against 3.96, `customer_summary` 4.90 against 9.16,
+    `cohort_retention` 2.17 against 4.54, `period_summary` 2.59 against 6.86; UUID ids,
+    `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against 13.66,
+    `cohort_retention` 3.00 against 7.80.
+
+    Rejected: handing the plans their rows grouped by code (input order within a code),
+    so that a plan's (customer, period) key sort meets sorted input when the log is in
+    time order (a step towards one sort for encoding and plan). The plans on the grouped
+    rows took less CPU (10M "C" + number orders: `rfm_summary` 1.32-1.41 against
+    1.70-1.71, `customer_summary` 2.14-2.27 against 2.78, `period_summary` 1.00-1.01
+    against 1.09-1.13, `cohort_retention` 0.81-0.84 against 0.86-0.87), but grouping
+    the rows (a stable arg-sort of the codes, 1.27, and a gather of every column of the
+    81-chunk frame, 1.51) cost more than it saved, and it changes the order in which
+    the amounts of a day are summed (`period_summary`'s revenue, last bits).
     """
     s = frame.get_column(cid)
     dtype = s.dtype
