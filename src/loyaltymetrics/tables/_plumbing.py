@@ -457,6 +457,9 @@ def encode_ids(
     ids = s.rechunk().gather(row[start])
     del v, row, start  # 9 bytes a row, freed before the check
     code = pl.Series(cid, codes)
+    # exact: every row's id against its code's (UUIDs: 0.43-0.50 CPU s at 10M rows).
+    # Rejected: the ids copied into one fresh buffer first (fewer cache misses?),
+    # 0.52-0.59; the rows' ids rechunked, 0.55-0.61
     differ = s != ids.gather(code)
     if differ.any():  # ids that share their high hash bits with another id: exact codes
         where = differ.arg_true()
