@@ -419,9 +419,13 @@ def encode_ids(
     from their run's get codes of their own, after those of the runs.
 
     Measured at 10M orders of 1M "C"+number ids (CPU seconds, one process, loaded
-    machine): hash and pack 0.13, value sort 0.37, runs 0.21, scatter 0.17, the ids of
-    the runs 0.13, the check 0.22, the order (an arg-sort of the 1M ids) 0.52. Rejected
-    encodings, same process and column: a cast to Categorical with fresh categories and
+    machine), first version (all in polars): hash and pack 0.13, value sort 0.37, runs
+    0.21, scatter 0.17, the ids of the runs 0.13, the check 0.22, the order (an arg-sort
+    of the 1M ids) 0.52. Now: the sort, runs and scatter in numpy (0.43 against 0.88
+    with the pack), the ids gathered from one chunk (0.05), the order by `id_order`
+    (0.10). The check stays: it is what makes the codes exact, and for UUIDs (36 bytes
+    behind each view) it is now the largest part, 0.47-0.58. Rejected encodings, same
+    process and column: a cast to Categorical with fresh categories and
     a remap to sorted order 2.3 s CPU; ``unique().sort()`` and a join 2.8 s, with
     ``replace_strict`` 3.1 s, with ``search_sorted`` 5.3 s; ``rank("dense")`` of the
     strings 11.2 s; ``rank("dense")`` of the 64-bit hashes 1.6 s before any order or
@@ -429,14 +433,34 @@ def encode_ids(
     the floor division and product of the packing: no difference (0.70 against 0.72 s
     CPU for the pack, sort and runs).
 
-    End to end at 10M orders, eager, this plan against the hash plan of `by_customer`
-    (``ENCODE_IDS`` off) in one process, interleaved, load average 15-18 on 2 cores, CPU
-    seconds: "C" + number ids, `rfm_summary` 3.18 against 3.96, `customer_summary` 4.90
-    against 9.16, `cohort_retention` 2.17 against 4.54, `period_summary` 2.59 against
-    6.86; UUID ids, `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against
-    13.66, `cohort_retention` 3.00 against 7.80. Not tried for lack of time: folding the
-    period into this sort, so that a table that needs no id order (cohorts, periods)
-    sorts once instead of twice.
+    The whole encoding, this version against the first (commit 41a9e4e) in one
+    process, interleaved, 10M orders, codes and ids identical (CPU s, 3 rounds each):
+    "C" + number ids 0.77-1.05 against 1.06-1.10 (hash order), 0.98-1.27 against
+    1.60-1.67 (id order); UUIDs 1.22-1.34 against 1.70-1.80, 1.44-1.70 against
+    2.20-2.28. End to end, eager, same comparison, load average 10-11 (CPU s, "C" +
+    number / UUID): `rfm_summary` 2.52-2.57 against 3.04-3.08 / 3.06-3.54 against
+    3.68-3.85; `customer_summary` 3.64-4.00 against 4.22-4.66 / 4.05-4.41 against
+    4.87-5.12; `cohort_retention` 1.59-2.10 against 1.87-1.95 / 1.86-2.06 against
+    2.37-2.53; `period_summary` 1.69-2.42 against 2.01-2.21 / 2.19-2.56 against
+    2.59-2.71. The same tables on the Int64 ids of the same log: 1.3-1.6, 2.6-2.8,
+    0.8-0.9, 1.0-1.1.
+
+    First version against the hash plan of `by_customer` (``ENCODE_IDS`` off) in one
+    process, interleaved, load average 15-18 on 2 cores, CPU seconds: "C" + number ids,
+    `rfm_summary` 3.18 against 3.96, `customer_summary` 4.90 against 9.16,
+    `cohort_retention` 2.17 against 4.54, `period_summary` 2.59 against 6.86; UUID ids,
+    `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against 13.66,
+    `cohort_retention` 3.00 against 7.80.
+
+    Rejected: handing the plans their rows grouped by code (input order within a code),
+    so that a plan's (customer, period) key sort meets sorted input when the log is in
+    time order (a step towards one sort for encoding and plan). The plans on the grouped
+    rows took less CPU (10M "C" + number orders: `rfm_summary` 1.32-1.41 against
+    1.70-1.71, `customer_summary` 2.14-2.27 against 2.78, `period_summary` 1.00-1.01
+    against 1.09-1.13, `cohort_retention` 0.81-0.84 against 0.86-0.87), but grouping
+    the rows (a stable arg-sort of the codes, 1.27, and a gather of every column of the
+    81-chunk frame, 1.51) cost more than it saved, and it changes the order in which
+    the amounts of a day are summed (`period_summary`'s revenue, last bits).
     """
     s = frame.get_column(cid)
     dtype = s.dtype
@@ -452,25 +476,31 @@ def encode_ids(
     if n == 0:
         return frame.with_columns(pl.col(cid).cast(code_dtype)), s.clear()
     low = 1 << max(1, (n - 1).bit_length())  # room for the row number
+    # the value sort, the runs and the scatter in numpy, in place on one UInt64 buffer:
+    # numpy's sort of 10M UInt64 took 0.09-0.11 CPU s against 0.37 for polars' (AVX-512
+    # sorting network, numpy 2.4), and the whole (pack, sort, runs, scatter) 0.43 against
+    # 0.88 in polars (measured in one process, interleaved, loaded machine)
     packed = (id_hash(pl.col(cid)).cast(pl.UInt64) // low) * low + pl.int_range(
         pl.len(), dtype=pl.UInt64
     )
-    v = pl.col("v")
-    runs = (
-        frame.lazy()
-        .select(packed.sort().alias("v"))
-        .select(
-            (v // low != (v // low).shift()).fill_null(True).alias("start"),
-            (v % low).cast(pl.Int64).alias("row"),
-        )
-        .with_columns((pl.col("start").cum_sum().cast(code_dtype) - 1).alias("code"))
-        .collect()
-    )
+    v = frame.select(packed).to_series().to_numpy(writable=True)
+    v.sort()
+    start = np.empty(n, dtype=bool)  # the first row of a run of equal high bits
+    start[0] = True
+    np.greater(v[1:] ^ v[:-1], np.uint64(low - 1), out=start[1:])
+    v &= np.uint64(low - 1)  # the row numbers, in run order
+    row = v.view(np.int64)
     codes = np.empty(n, dtype=np.int32 if code_dtype == pl.Int32 else np.int64)
-    codes[runs.get_column("row").to_numpy()] = runs.get_column("code").to_numpy()
-    ids = s.gather(runs.get_column("row").filter(runs.get_column("start")))
-    del runs  # 13 bytes a row, freed before the check
+    codes[row] = np.cumsum(start, dtype=codes.dtype) - 1
+    # a gather from one chunk: 0.04-0.06 CPU s for the 1M ids of 10M rows read from
+    # Parquet (81 chunks), against 0.12 ("C" + number) and 0.32 (UUID) from the chunks;
+    # the rechunk (the views, not the strings) took 0.02-0.10
+    ids = s.rechunk().gather(row[start])
+    del v, row, start  # 9 bytes a row, freed before the check
     code = pl.Series(cid, codes)
+    # exact: every row's id against its code's (UUIDs: 0.43-0.50 CPU s at 10M rows).
+    # Rejected: the ids copied into one fresh buffer first (fewer cache misses?),
+    # 0.52-0.59; the rows' ids rechunked, 0.55-0.61
     differ = s != ids.gather(code)
     if differ.any():  # ids that share their high hash bits with another id: exact codes
         where = differ.arg_true()
@@ -484,12 +514,51 @@ def encode_ids(
         code = pl.Series(cid, codes)
         ids = pl.concat([ids, others.alias(cid)])
     if ordered:
-        order = ids.arg_sort()
+        order = id_order(ids)
         rank = np.empty(len(ids), dtype=codes.dtype)
-        rank[order.to_numpy()] = np.arange(len(ids), dtype=codes.dtype)
-        code = pl.Series(cid, rank).gather(code)
+        rank[order] = np.arange(len(ids), dtype=codes.dtype)
+        code = pl.Series(cid, rank[codes])  # np.take(out=) is buffered: 0.09-0.45 s, not 0.05
         ids = ids.gather(order)
     return frame.with_columns(code), ids.alias(cid)
+
+
+def id_order(ids: pl.Series) -> np.ndarray:
+    """The permutation that sorts distinct ids (``ids.arg_sort()``), as an Int64 array.
+
+    String ids whose first 8 characters are ASCII are sorted by a UInt64 of their first
+    8 bytes (big-endian, zero-padded: its order is the strings' byte order wherever two
+    keys differ) with numpy's sort, and the ids of equal keys (a shared 8-byte prefix, or
+    NUL padding) are sorted by (key, id) by polars: exact. Other ids (non-ASCII in the
+    first 8 characters, Categorical, Binary) use ``arg_sort``. Measured on the 1M
+    distinct ids of 10M orders, in one process, interleaved (CPU seconds, loaded
+    machine): "C" + number ids 0.09-0.10 against 0.37-0.40 for ``arg_sort`` (no ties),
+    UUIDs 0.13-0.15 against 0.66-0.76 (214 ids in ties). Rejected: ``ids.sort()`` and
+    each id's place found by a binary search of its hash among the runs' hashes, 0.50
+    ("C" + number) and 0.72 (UUID) CPU s.
+    """
+    if ids.dtype == pl.String and len(ids) > 1:
+        # head/pad count characters: an ASCII prefix is exactly 8 bytes, any other is
+        # longer and gives a null key
+        key = (
+            ids.str.head(8)
+            .str.pad_end(8, "\0")
+            .cast(pl.Binary)
+            .bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        )
+        if not key.has_nulls():
+            k = key.to_numpy()
+            order = np.argsort(k)
+            ordered = k[order]
+            equal = ordered[1:] == ordered[:-1]
+            if equal.any():  # ids sharing a key: sorted among themselves by the full id
+                tie = np.zeros(len(k), dtype=bool)
+                tie[1:] |= equal
+                tie[:-1] |= equal
+                at = np.flatnonzero(tie)
+                ties = pl.DataFrame({"k": ordered[at], "v": ids.gather(order[at]), "i": order[at]})
+                order[at] = ties.sort("k", "v").get_column("i").to_numpy()
+            return order
+    return ids.arg_sort().to_numpy().astype(np.int64)
 
 
 def _run_encoded(
