@@ -165,8 +165,11 @@ def _rfm_groups(
     dtype: pl.DataType,
     period_dtype: pl.DataType,
 ) -> pl.LazyFrame:
-    """`_rfm_parts` of rows sorted by (customer, period); ``__first`` and ``__last`` cast
-    to `period_dtype` (the sorted rows may carry Int32 periods)."""
+    """`_rfm_parts` of rows already sorted by (customer, period).
+
+    ``__first`` and ``__last`` are cast to `period_dtype` (sorted rows from
+    `_packed_order` may carry Int32 periods).
+    """
     p, c = pl.col(PERIOD), pl.col(cid)
     ordered = ordered.with_columns((c != c.shift()).fill_null(True).alias("__new_customer"))
     new_customer = pl.col("__new_customer")
@@ -490,7 +493,7 @@ def rfm_summary(
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
         schema = frame.collect_schema()
         if PERIOD in schema:  # sorted by `prepare` (no input column has this name)
-            return _rfm_groups(frame, cid, amt, dtype=schema[cid], period_dtype=pl.Int64)
+            return _rfm_groups(frame, cid, amt, dtype=schema[cid], period_dtype=pl.Int64())
         return _rfm_parts(periods_of(part_tx, frame), cid, amt, tx=part_tx, dtype=schema[cid])
 
     columns = [cid, ts] + ([amt] if amt is not None else [])
