@@ -1,8 +1,10 @@
-"""CPU and wall seconds of `rfm_summary` with the previous and the current `_packed_order`.
+"""CPU and wall seconds of `rfm_summary`: the previous ``_rfm.py`` against the current one.
 
 One process, interleaved (round i runs both before round i + 1), the tables checked equal
 first. ``PYTHONPATH=src python benchmarks/mem_cpu_packed.py FILE BASE_RFM_PY [ROUNDS]``,
-where ``BASE_RFM_PY`` is the previous ``_rfm.py`` (e.g. from ``git show f12a7bc:...``).
+where ``BASE_RFM_PY`` is the previous ``_rfm.py`` (e.g. from ``git show f12a7bc:...``),
+loaded as a module of this package (it uses the current `_plumbing`, whose `in_parts`
+without ``prepare`` runs as before).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import time
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from loyaltymetrics import tables
 from loyaltymetrics.tables import _rfm
 
 path, base_file = sys.argv[1:3]
@@ -25,25 +26,21 @@ assert spec is not None
 assert spec.loader is not None
 base = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(base)
-versions = {"before": base._packed_order, "after": _rfm._packed_order}
+versions = {"before": base.rfm_summary, "after": _rfm.rfm_summary}
 frame = pl.read_parquet(path)
 calls = {
-    "eager": lambda: tables.rfm_summary(frame, amount="amount"),
-    "scan": lambda: tables.rfm_summary(pl.scan_parquet(path), amount="amount").collect(),
+    "eager": lambda fn: fn(frame, amount="amount"),
+    "scan": lambda fn: fn(pl.scan_parquet(path), amount="amount").collect(),
 }
-results = {}
-for version, fn in versions.items():
-    _rfm._packed_order = fn
-    results[version] = calls["eager"]()
-assert_frame_equal(results["before"], results["after"])
+for run in calls.values():
+    assert_frame_equal(run(versions["before"]), run(versions["after"]))
 cpu: dict[tuple[str, str], list[float]] = {}
 wall: dict[tuple[str, str], list[float]] = {}
 for _ in range(rounds):
     for call, run in calls.items():
         for version, fn in versions.items():
-            _rfm._packed_order = fn
             c, w = time.process_time(), time.perf_counter()
-            run()
+            run(fn)
             cpu.setdefault((call, version), []).append(time.process_time() - c)
             wall.setdefault((call, version), []).append(time.perf_counter() - w)
 for key in cpu:
