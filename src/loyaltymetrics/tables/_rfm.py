@@ -24,7 +24,6 @@ from ._plumbing import (
     log_periods,
 )
 
-
 _SLICE = 1 << 20  # rows per slice of `_packed_order` (smaller in the tests)
 
 
