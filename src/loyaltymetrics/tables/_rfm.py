@@ -42,7 +42,7 @@ def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> 
     together, they are packed into one Int64,
     ``(id - min id) * 2**(bp + bi) + (period - min period) * 2**bi + row``, and its values
     are sorted. The customer and the period are decoded from the high bits, and the
-    other columns are gathered by the row number in the low bits; rows of one
+    other columns are put in place by the row number in the low bits; rows of one
     (customer, period) keep their input order. ``None`` (use `by_customer`) for lazy
     input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
     too wide.
