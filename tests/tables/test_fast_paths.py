@@ -152,18 +152,16 @@ PACKED_IDS = {
     data=st.data(),
     wide=st.booleans(),
     n=st.integers(1, 120),
-    piece=st.sampled_from([1, 7, 1 << 20]),
     cut=st.booleans(),
 )
 def test_packed_order_is_the_stable_row_sort(
-    kind: str, data: st.DataObject, wide: bool, n: int, piece: int, cut: bool
+    kind: str, data: st.DataObject, wide: bool, n: int, cut: bool
 ) -> None:
     """`_rfm._packed_order` gives the rows sorted by (customer, period), ties in input order.
 
     Periods within +-2**30 come out as Int32 (their values unchanged), wider ones as
-    Int64; ids keep their dtype (UInt64 beyond Int64 too); the amounts follow their rows.
-    The values are packed in slices of `piece` rows, also over a filtered plan (`cut`,
-    as with an observation end).
+    Int64; ids keep their dtype (UInt64 beyond Int64 too); the amounts follow their rows,
+    also from a filtered plan (`cut`, as with an observation end).
     """
     dtype, lo, hi = PACKED_IDS[kind]
     span = 1 << 31 if wide else 1 << 29  # wide: beyond the Int32 periods
@@ -183,9 +181,7 @@ def test_packed_order_is_the_stable_row_sort(
         frame = plan.collect()
         periods = frame.get_column(_plumbing.PERIOD).to_list()
     held = [plan]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_rfm, "_SLICE", piece)
-        got_frame = _rfm._packed_order(held, frame, "c", dtype)
+    got_frame = _rfm._packed_order(held, frame, "c", dtype)
     assert got_frame is not None
     assert held == []  # handed over: no reference kept
     expected = frame.sort("c", _plumbing.PERIOD, maintain_order=True)

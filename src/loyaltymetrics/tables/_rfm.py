@@ -24,8 +24,6 @@ from ._plumbing import (
     log_periods,
 )
 
-_SLICE = 1 << 20  # rows per slice of `_packed_order` (smaller in the tests)
-
 
 def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> pl.DataFrame | None:
     """The rows of an eager log with integer ids, sorted by (customer, period) by values.
@@ -84,21 +82,21 @@ def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> 
     )
     # Run now, at build time, on the eager part (not as a lazy plan): the plan returned
     # holds only the sorted columns, so the caller can free the part's input columns
-    # before the aggregation (`in_parts` does for a LazyFrame). The packed values are
-    # computed by polars in slices of 2**20 rows into one numpy array, sorted there in
-    # place (`sorted_int64`'s reasons), and decoded into preallocated arrays in slices:
-    # a temporary of the whole column per operation (the period, the products, the
-    # writable copy for numpy; the customer, the period and the row number decoded at
-    # once) is what the whole-column polars plan cost. Measured at 10M orders: the pack
-    # alone peaked 442-463 MiB over the bare process as one polars select plus the
-    # copy, 392-406 in slices; CPU 0.20 against 0.16 s (0.12 against 0.21 s with an
-    # observation_end, whose filter each slice runs again). The peak RSS of the tables:
-    # docs/benchmarks.md, "Draft: memory (mem)".
-    step = _SLICE
-    v = np.empty(n, dtype=np.int64)
-    for i in range(0, n, step):
-        keys = frame.slice(i, step).select(packed.alias("v")).collect().to_series().to_numpy()
-        np.add(keys, i, out=v[i : i + len(keys)])  # the slice's row numbers start at 0
+    # before the aggregation (`in_parts` does for a LazyFrame). One writable copy of the
+    # packed values is sorted in place by numpy (`sorted_int64`'s reasons), then decoded
+    # into preallocated arrays in slices of 2**20 values: a temporary of the whole column
+    # per operation is what the polars decode cost (the customer, the period and the row
+    # number and their intermediates alive at once). Measured at 10M orders, peak RSS of
+    # ``rfm_summary(pl.scan_parquet(f), amount=...).collect()`` over the needed columns'
+    # 228 MiB: see docs/benchmarks.md, "Draft: memory (mem)". Rejected: the packed
+    # values computed by polars in slices of 2**20 rows into one numpy array (no
+    # whole-column temporaries, no writable copy): the pack alone peaked 392-406 against
+    # 442-463 MiB, but rfm_summary took 1.52 against 1.24 CPU s eager and 1.91 against
+    # 1.51 from scan_parquet (one process, interleaved), and its peak did not drop
+    # (scan 506-534 MiB). Also rejected: the decode and the gather by polars after the
+    # sort (a rechunked amount): peak 611-650 against 443-534 MiB for this decode.
+    keys = frame.select(packed.alias("v")).collect().to_series()
+    v = keys.to_numpy(writable=True)
     del keys
     columns = frame.select(others).collect()  # the input's own columns where unfiltered
     # the last reference to the input, if the caller kept none (`prepare` in
@@ -107,6 +105,7 @@ def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> 
     del frame
     v.sort()
     # each row's place in the sorted order, from the row numbers in the low bits
+    step = 1 << 20
     place = np.empty(n, dtype=np.uint32 if n <= (1 << 32) else np.int64)
     for i in range(0, n, step):
         rows = v[i : i + step] & ((1 << bits_i) - 1)
