@@ -192,9 +192,9 @@ def test_packed_order_is_the_stable_row_sort(
     assert got_frame.schema["c"] == dtype
 
 
-def test_rfm_summary_of_a_lazy_log_frees_its_part_before_aggregating() -> None:
-    """The LazyFrame path hands its collected part over: no reference is kept (weakly seen
-    through the plan: `_run_encoded` empties the list it is given)."""
+def test_run_encoded_keeps_no_reference_to_the_part() -> None:
+    """`_run_encoded` takes the part out of the list it is given (the hand-over that lets
+    `prepare` free a LazyFrame part's columns), and still computes the plan on it."""
     log = pl.DataFrame(
         {"customer_id": [1, 1, 2], "timestamp": [dt.datetime(2024, 1, d) for d in (1, 5, 2)]}
     )
