@@ -561,21 +561,44 @@ def id_order(ids: pl.Series) -> np.ndarray:
     return ids.arg_sort().to_numpy().astype(np.int64)
 
 
+Prepare = Callable[[list[pl.DataFrame]], pl.DataFrame]
+
+
 def _run_encoded(
     build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
-    rows: pl.DataFrame,
+    held: list[pl.DataFrame],
     cid: str,
     per_customer: bool,
+    prepare: Prepare | None = None,
 ) -> pl.DataFrame:
     """``build(rows, ...)``, collected; on integer codes where `encode_ids` encodes the ids.
 
-    The codes in the output (a per-customer table) are mapped back to the ids.
+    ``held`` is a one-item list holding the rows; they are taken out of it, so that once
+    `build` has returned its plan this function holds no reference to them: a plan that
+    did its heavy step at build time (`_rfm._packed_order`) then no longer keeps the
+    input columns alive while it aggregates (nor the string ids once they are encoded),
+    when the caller holds no other reference (`in_parts` with a LazyFrame).
+
+    `prepare` (see `in_parts`) is handed the rows (or their codes) the same way, and
+    `build` runs on what it returns. The codes in the output (a per-customer table) are
+    mapped back to the ids.
     """
+    rows = held.pop()
     encoded = encode_ids(rows, cid, ordered=per_customer)
-    if encoded is None:
-        return build(rows, rows.lazy()).collect()
-    coded, ids = encoded
-    out = build(coded, coded.lazy()).collect()
+    ids = None
+    if encoded is not None:
+        rows, ids = encoded
+    del encoded
+    if prepare is not None:
+        handed = [rows]
+        del rows
+        rows = prepare(handed)
+    plan = build(rows, rows.lazy())
+    del rows
+    out = plan.collect()
+    del plan
+    if ids is None:
+        return out
     if cid in out.columns:
         out = out.with_columns(ids.gather(out.get_column(cid)).alias(cid))
     return out
@@ -592,6 +615,7 @@ def in_parts(
     finish: Callable[[pl.LazyFrame], pl.LazyFrame],
     labels: dict[str, str] | None = None,
     nullable: list[str] | None = None,
+    prepare: Prepare | None = None,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
@@ -613,11 +637,22 @@ def in_parts(
     codes follow the id order when the output has the id column (one row per
     customer), and the hash order otherwise (no sort of the distinct ids). `build` must
     read the id dtype from the frame it is given, not from the input.
+
+    `prepare`, if given, runs on each eager part (an eager ``DataFrame`` in one part too)
+    before `build`, which then gets what it returns: a step that runs at once on the
+    part's columns. It is handed a one-item list holding the part, with no other
+    reference kept for a ``LazyFrame``'s parts, so that it can free the input columns it
+    no longer needs (`rfm_summary`: the ids and timestamps once the sort key is packed).
+    `build` must accept both a prepared part and an unprepared one (the empty frame of
+    the schema, or a part `prepare` gives back as it was).
     """
     if partitions == 1 and not isinstance(tx, pl.LazyFrame):
         if isinstance(tx, pl.DataFrame) and encodes(tx.schema[cid]):
             per_customer = cid in build(tx.clear(), tx.clear().lazy()).collect_schema()
-            return finish(_run_encoded(build, tx, cid, per_customer).lazy())
+            return finish(_run_encoded(build, [tx], cid, per_customer, prepare).lazy())
+        if isinstance(tx, pl.DataFrame) and prepare is not None:
+            part = prepare([tx])
+            return finish(build(part, part.lazy()))
         return finish(build(tx, lf))
     # A LazyFrame with one part runs the same way (one pass, no filter): its needed
     # columns are read into memory and the eager plan runs on them. Every plan sorts the
@@ -638,8 +673,11 @@ def in_parts(
         for k in range(partitions):
             rows = (raw if partitions == 1 else raw.filter(bucket == k)).collect()
             _check_part_nulls(rows, raw, labels or {}, nullable or [])
-            results.append(_run_encoded(build, rows, cid, per_customer))
-            del rows  # free this part's orders before the next is read
+            # handed over, not kept: `_run_encoded` drops the last reference to this
+            # part's orders as soon as the plan no longer needs them (see there)
+            held = [rows]
+            del rows
+            results.append(_run_encoded(build, held, cid, per_customer, prepare))
         if partitions == 1:  # one part is the eager plan's own result: nothing to combine
             # (combine would re-sort customer_summary's 1M rows: lazy 1.70x eager at 10M)
             return finish(results[0].lazy()).collect()
