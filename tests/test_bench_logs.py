@@ -30,6 +30,8 @@ N = 40_000
 @pytest.fixture(scope="module")
 def logs_module() -> ModuleType:
     folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if not (folder / "_logs.py").exists():  # the sdist ships the tests, not the benchmarks
+        pytest.skip("benchmarks/ is not here (an unpacked sdist): nothing to check")
     spec = importlib.util.spec_from_file_location("bench_logs_under_test", folder / "_logs.py")
     assert spec is not None
     assert spec.loader is not None
