@@ -76,11 +76,12 @@ def cdnow(repeats: int, refits: int) -> None:
     else:  # pragma: no cover - optional
         from lifetimes import BetaGeoFitter
 
-        def lt() -> object:
+        def lt() -> Any:
             return BetaGeoFitter().fit(*rfm)
 
-        _, t_lt = time_runs(lt, repeats, warmup=True)
+        fitter, t_lt = time_runs(lt, repeats, warmup=True)
         print(_line("lifetimes BetaGeoFitter.fit (Hessian SEs)", t_lt))
+        print("  lifetimes standard errors:", fitter.standard_errors_.round(4).tolist())
 
 
 def _old_prediction(commit: str) -> ModuleType:
