@@ -88,7 +88,7 @@ def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> 
     # per operation is what the polars decode cost (the customer, the period and the row
     # number and their intermediates alive at once). Measured at 10M orders, peak RSS of
     # ``rfm_summary(pl.scan_parquet(f), amount=...).collect()`` over the needed columns'
-    # 228 MiB: see docs/benchmarks.md, "Draft: memory (mem)". Rejected: the packed
+    # 228 MiB: see docs/benchmarks.md, "Memory of `rfm_summary`". Rejected: the packed
     # values computed by polars in slices of 2**20 rows into one numpy array (no
     # whole-column temporaries, no writable copy): the pack alone peaked 392-406 against
     # 442-463 MiB, but rfm_summary took 1.52 against 1.24 CPU s eager and 1.91 against
