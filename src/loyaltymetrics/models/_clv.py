@@ -191,7 +191,7 @@ def customer_lifetime_value(
     per_month = UNITS_PER_MONTH[unit] / scaler
     shortcut = _if_alive_shortcut(model)
     if shortcut is None:
-        total = _discounted(_public(model, x, t_x, big_t, n), horizon, per_month, d)
+        total = discounted_sum(_public(model, x, t_x, big_t, n), horizon, per_month, d)
         alive: FloatArray | float = 1.0
     else:
         if_alive, p_alive, alpha = shortcut
@@ -200,7 +200,7 @@ def customer_lifetime_value(
     return np.asarray(m * spend * alive * total, dtype=np.float64)
 
 
-def _discounted(
+def discounted_sum(
     purchases: Callable[[float], FloatArray], horizon: int, per_month: float, d: float
 ) -> FloatArray:
     r"""$\sum_k (E_k - E_{k-1}) / (1 + d)^k$ with $E_k$ = `purchases(k * per_month)`."""
@@ -319,10 +319,10 @@ def _discounted_if_alive(
     per_month: float,
     d: float,
 ) -> FloatArray:
-    """`_discounted` of `if_alive(t, x, T)`, interpolated in log(alpha + T) per frequency."""
+    """`discounted_sum` of `if_alive(t, x, T)`, interpolated in log(alpha + T) per frequency."""
 
     def exact(xx: FloatArray, tt: FloatArray) -> FloatArray:
-        return _discounted(lambda t: if_alive(np.asarray(t), xx, tt), horizon, per_month, d)
+        return discounted_sum(lambda t: if_alive(np.asarray(t), xx, tt), horizon, per_month, d)
 
     n = x.shape[0]
     if n < _INTERPOLATE_MIN:

@@ -39,14 +39,14 @@ more distinct T values than this (continuous T); exact evaluation otherwise. Mea
 def _discounted_purchases(
     model: Any, x: FloatArray, big_t: FloatArray, per_month: float, horizon: int, d: float
 ) -> FloatArray:
-    r"""$\sum_k (E_k - E_{k-1})/(1 + d)^k$ for a customer alive at T (the CLV's sum)."""
-    total = np.zeros_like(x)
-    previous = np.zeros_like(x)
-    for k in range(1, horizon + 1):
-        current = model._if_alive(np.asarray(k * per_month), x, big_t)
-        total += (current - previous) / (1.0 + d) ** k
-        previous = current
-    return total
+    r"""$\sum_k (E_k - E_{k-1})/(1 + d)^k$ for a customer alive at T (the CLV's sum).
+
+    The month-by-month sum of `customer_lifetime_value` (`_clv.discounted_sum`), of the
+    purchases of a customer who is alive.
+    """
+    from ._clv import discounted_sum
+
+    return discounted_sum(lambda t: model._if_alive(np.asarray(t), x, big_t), horizon, per_month, d)
 
 
 def _log_ratio_discounted(
