@@ -350,4 +350,5 @@ def cohort_retention(
         lambda active: _cohort_rows(active, end_index, unit, n, keys),
         labels,
         nullable=keys,
+        in_halves=True,
     )

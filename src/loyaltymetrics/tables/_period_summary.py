@@ -589,6 +589,7 @@ def period_summary(
         lambda counts: _period_rows(counts, unit, n, keys),
         labels,
         nullable=keys,
+        in_halves=True,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -570,6 +571,7 @@ def _run_encoded(
     cid: str,
     per_customer: bool,
     prepare: Prepare | None = None,
+    combine: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
 ) -> pl.DataFrame:
     """``build(rows, ...)``, collected; on integer codes where `encode_ids` encodes the ids.
 
@@ -582,6 +584,11 @@ def _run_encoded(
     `prepare` (see `in_parts`) is handed the rows (or their codes) the same way, and
     `build` runs on what it returns. The codes in the output (a per-customer table) are
     mapped back to the ids.
+
+    With `combine`, a large part runs as two halves of its customers, one in another
+    thread (`halves`), and `combine` puts their results together like those of two
+    parts (a per-customer result is already in id order: its id column is flagged
+    sorted, so a sort by id costs nothing).
     """
     rows = held.pop()
     encoded = encode_ids(rows, cid, ordered=per_customer)
@@ -589,19 +596,84 @@ def _run_encoded(
     if encoded is not None:
         rows, ids = encoded
     del encoded
-    if prepare is not None:
-        handed = [rows]
+    split = halves(rows, cid) if combine is not None else None
+    if split is None:
+        out = _collect_part(build, [rows], prepare)
+    else:
+        assert combine is not None
         del rows
-        rows = prepare(handed)
-    plan = build(rows, rows.lazy())
-    del rows
-    out = plan.collect()
-    del plan
+        results = _in_two_threads(split, lambda part: _collect_part(build, part, prepare))
+        together = pl.concat(results)
+        if per_customer:  # the low half's ids all precede the high half's
+            together = together.with_columns(pl.col(cid).set_sorted())
+        out = combine(together.lazy()).collect()
     if ids is None:
         return out
     if cid in out.columns:
         out = out.with_columns(ids.gather(out.get_column(cid)).alias(cid))
     return out
+
+
+def _collect_part(
+    build: Callable[[object, pl.LazyFrame], pl.LazyFrame],
+    held: list[pl.DataFrame],
+    prepare: Prepare | None,
+) -> pl.DataFrame:
+    """``build`` on the rows held in ``held`` (after `prepare`), collected; keeps no rows."""
+    rows = prepare(held) if prepare is not None else held.pop()
+    plan = build(rows, rows.lazy())
+    del rows
+    return plan.collect()
+
+
+# A part of at least this many rows runs as two halves in two threads (`halves`)
+HALVES_MIN_ROWS = 1 << 20
+
+
+def halves(rows: pl.DataFrame, cid: str) -> list[list[pl.DataFrame]] | None:
+    """``rows`` split into two halves of its customers, low ids first; None: no split.
+
+    The plans of `rfm_summary`, `cohort_retention` and `period_summary` spend much of
+    their time in numpy (`sorted_int64`, `_rfm._packed_order`, `calendar_index_of`),
+    which runs on one thread, and in serial polars steps: two halves of the customers
+    computed at once, one per thread, keep both cores busy. Their results put together
+    like those of two parts (`in_parts`) are the table (the customers are disjoint).
+    Measured at 10M orders of 1M customers, ``Int64`` ids, in memory, idle 2-core machine,
+    polars 2.1 (best of 5): `cohort_retention` 0.355 s whole against 0.038 s to split and
+    0.235 s for the halves at once (0.354 one after the other); `rfm_summary` 0.562
+    against 0.054 + 0.397; `period_summary` 0.459 against 0.054 + 0.334.
+    `customer_summary` gained nothing (1.361 against 0.058 + 1.306: its plan keeps both
+    cores busy), so it does not split.
+
+    The halves are split at a sampled median of the ids (integer ids or their codes;
+    other ids do not split), so each half has about half the rows. No split below
+    `HALVES_MIN_ROWS` rows, with one polars thread, or when every sampled id is equal.
+    Each half is a one-item list (the hand-over of `_run_encoded`).
+    """
+    n = rows.height
+    ids = rows.get_column(cid)
+    if n < HALVES_MIN_ROWS or not ids.dtype.is_integer() or pl.thread_pool_size() < 2:
+        return None
+    sample = ids.gather_every(max(1, n // 65_536)).sort()
+    pivot = sample[len(sample) // 2]
+    if pivot == sample[0]:  # ids < pivot would be none of the sampled rows
+        return None
+    low = pl.col(cid) < pivot
+    return [[rows.filter(low)], [rows.filter(~low)]]
+
+
+def _in_two_threads(
+    parts: list[list[pl.DataFrame]], run: Callable[[list[pl.DataFrame]], pl.DataFrame]
+) -> list[pl.DataFrame]:
+    """``[run(parts[0]), run(parts[1])]``, the first in a new thread; errors re-raised.
+
+    numpy's sorts and gathers and polars' ``collect`` release the GIL, so the two run
+    on both cores.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(run, parts[0])
+        second = run(parts[1])
+        return [first.result(), second]
 
 
 def in_parts(
@@ -616,6 +688,7 @@ def in_parts(
     labels: dict[str, str] | None = None,
     nullable: list[str] | None = None,
     prepare: Prepare | None = None,
+    in_halves: bool = False,
 ) -> pl.LazyFrame:
     """``finish(build(tx, lf))``, with `build` computed over disjoint sets of customers.
 
@@ -645,11 +718,19 @@ def in_parts(
     no longer needs (`rfm_summary`: the ids and timestamps once the sort key is packed).
     `build` must accept both a prepared part and an unprepared one (the empty frame of
     the schema, or a part `prepare` gives back as it was).
+
+    With `in_halves`, a part of `HALVES_MIN_ROWS` rows or more (an eager ``DataFrame``
+    in one part too) runs as two halves of its customers at once, one per thread
+    (`halves`), put together by `combine`.
     """
+    halved = combine if in_halves else None
     if partitions == 1 and not isinstance(tx, pl.LazyFrame):
-        if isinstance(tx, pl.DataFrame) and encodes(tx.schema[cid]):
+        if isinstance(tx, pl.DataFrame) and (
+            encodes(tx.schema[cid]) or (in_halves and tx.height >= HALVES_MIN_ROWS)
+        ):
             per_customer = cid in build(tx.clear(), tx.clear().lazy()).collect_schema()
-            return finish(_run_encoded(build, [tx], cid, per_customer, prepare).lazy())
+            out = _run_encoded(build, [tx], cid, per_customer, prepare, halved)
+            return finish(out.lazy())
         if isinstance(tx, pl.DataFrame) and prepare is not None:
             part = prepare([tx])
             return finish(build(part, part.lazy()))
@@ -677,7 +758,7 @@ def in_parts(
             # part's orders as soon as the plan no longer needs them (see there)
             held = [rows]
             del rows
-            results.append(_run_encoded(build, held, cid, per_customer, prepare))
+            results.append(_run_encoded(build, held, cid, per_customer, prepare, halved))
         if partitions == 1:  # one part is the eager plan's own result: nothing to combine
             # (combine would re-sort customer_summary's 1M rows: lazy 1.70x eager at 10M)
             return finish(results[0].lazy()).collect()

@@ -515,6 +515,7 @@ def rfm_summary(
         lambda f: _summarise(f, cid, amt, end_period, scaler).rename({cid: labels[cid]}),
         labels,
         prepare=prepare,
+        in_halves=True,
     )
 
 
