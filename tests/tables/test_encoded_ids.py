@@ -200,3 +200,35 @@ def test_null_ids_are_an_error_on_the_encoded_path(call: str, dtype: str, lazy: 
     )
     with pytest.raises(ValueError, match="'customer_id' has 1 null value"):
         _collect(CALLS[call](log.lazy() if lazy else log, 1))
+
+
+def _one_sort_runs(frame: pl.DataFrame, low: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plain form of `_plumbing._hash_runs`: one sort of all the packed values."""
+    high = frame.select(_plumbing.id_hash(pl.col("customer_id")).cast(pl.UInt64) // low)
+    v = high.to_series().to_numpy().astype(np.uint64) * np.uint64(low)
+    v = np.sort(v + np.arange(len(v), dtype=np.uint64))
+    start = np.r_[
+        True,
+        (v[1:] >> np.uint64(low.bit_length() - 1)) != (v[:-1] >> np.uint64(low.bit_length() - 1)),
+    ]
+    rows = (v & np.uint64(low - 1)).astype(np.int64)
+    codes = np.empty(len(v), dtype=np.int64)
+    codes[rows] = np.cumsum(start) - 1
+    return codes, rows[start]
+
+
+@pytest.mark.parametrize("hashing", sorted(HASHES))
+@settings(max_examples=40, deadline=None)
+@given(picks=st.lists(st.integers(0, 30), min_size=1, max_size=60))
+def test_hash_runs_in_two_halves_equal_one_sort(hashing: str, picks: list[int]) -> None:
+    """The two-thread sort and merge give the codes and first rows of one sort."""
+    frame = pl.DataFrame({"customer_id": [f"C{p}" for p in picks]})
+    n = frame.height
+    low = 1 << max(1, (n - 1).bit_length())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_plumbing, "id_hash", HASHES[hashing])
+        codes, first = _plumbing._hash_runs(frame, "customer_id", n, low, np.int32)
+        expected_codes, expected_first = _one_sort_runs(frame, low)
+    assert codes.dtype == np.int32
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(first, expected_first)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -453,6 +454,14 @@ def encode_ids(
     `rfm_summary` 4.41 against 7.64, `customer_summary` 5.91 against 13.66,
     `cohort_retention` 3.00 against 7.80.
 
+    Both cores (this version): the sort and runs in two halves of the rows, one per
+    thread (`_hash_runs`), the check in the streaming engine, and the order of the ids
+    (`id_order`) in a thread while the check runs. Against the one-thread version, in
+    one process on the 10M-order logs, idle machine, codes and ids identical (wall s,
+    best of 5, CPU s in brackets): "C" + number ids 0.41 (0.65) against 0.56 (0.60) in
+    hash order, 0.58 (0.85) against 0.77 (0.81) in id order; UUIDs 0.61 (1.01) against
+    0.89 (0.92), 0.83 (1.34) against 1.17 (1.24).
+
     Rejected: handing the plans their rows grouped by code (input order within a code),
     so that a plan's (customer, period) key sort meets sorted input when the log is in
     time order (a step towards one sort for encoding and plan). The plans on the grouped
@@ -477,34 +486,28 @@ def encode_ids(
     if n == 0:
         return frame.with_columns(pl.col(cid).cast(code_dtype)), s.clear()
     low = 1 << max(1, (n - 1).bit_length())  # room for the row number
-    # the value sort, the runs and the scatter in numpy, in place on one UInt64 buffer:
-    # numpy's sort of 10M UInt64 took 0.09-0.11 CPU s against 0.37 for polars' (AVX-512
-    # sorting network, numpy 2.4), and the whole (pack, sort, runs, scatter) 0.43 against
-    # 0.88 in polars (measured in one process, interleaved, loaded machine)
-    packed = (id_hash(pl.col(cid)).cast(pl.UInt64) // low) * low + pl.int_range(
-        pl.len(), dtype=pl.UInt64
-    )
-    v = frame.select(packed).to_series().to_numpy(writable=True)
-    v.sort()
-    start = np.empty(n, dtype=bool)  # the first row of a run of equal high bits
-    start[0] = True
-    np.greater(v[1:] ^ v[:-1], np.uint64(low - 1), out=start[1:])
-    v &= np.uint64(low - 1)  # the row numbers, in run order
-    row = v.view(np.int64)
-    codes = np.empty(n, dtype=np.int32 if code_dtype == pl.Int32 else np.int64)
-    codes[row] = np.cumsum(start, dtype=codes.dtype) - 1
+    codes, first = _hash_runs(frame, cid, n, low, np.int32 if code_dtype == pl.Int32 else np.int64)
     # a gather from one chunk: 0.04-0.06 CPU s for the 1M ids of 10M rows read from
     # Parquet (81 chunks), against 0.12 ("C" + number) and 0.32 (UUID) from the chunks;
     # the rechunk (the views, not the strings) took 0.02-0.10
-    ids = s.rechunk().gather(row[start])
-    del v, row, start  # 9 bytes a row, freed before the check
+    ids = s.rechunk().gather(first)
+    del first
     code = pl.Series(cid, codes)
-    # exact: every row's id against its code's (UUIDs: 0.43-0.50 CPU s at 10M rows).
-    # Rejected: the ids copied into one fresh buffer first (fewer cache misses?),
-    # 0.52-0.59; the rows' ids rechunked, 0.55-0.61
-    differ = s != ids.gather(code)
-    if differ.any():  # ids that share their high hash bits with another id: exact codes
-        where = differ.arg_true()
+    # the order of the ids, in another thread while the check runs (both release the
+    # GIL); computed again in the rare case that the check adds ids
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(id_order, ids) if ordered else None
+        # exact: every row's id against its code's, in the streaming engine (both cores:
+        # UUIDs 0.21 s wall against 0.40 on one thread at 10M rows). Rejected: the ids
+        # copied into one fresh buffer first (fewer cache misses?), 0.52-0.59 CPU s
+        # against 0.43-0.50; the rows' ids rechunked, 0.55-0.61
+        differ = pl.LazyFrame({"id": s, "code": code}).select(
+            (pl.col("id") != pl.lit(ids).gather(pl.col("code"))).any()
+        )
+        shared = bool(differ.collect().item())
+        order = pending.result() if pending is not None else None
+    if shared:  # ids that share their high hash bits with another id: exact codes
+        where = (s != ids.gather(code)).arg_true()
         values = pl.DataFrame({"v": s.gather(where)})
         others = values.get_column("v").unique(maintain_order=True)
         numbered = pl.DataFrame(
@@ -514,13 +517,75 @@ def encode_ids(
         codes[where.to_numpy()] = matched.get_column("k").to_numpy()
         code = pl.Series(cid, codes)
         ids = pl.concat([ids, others.alias(cid)])
-    if ordered:
-        order = id_order(ids)
+        order = id_order(ids) if ordered else None
+    if order is not None:
         rank = np.empty(len(ids), dtype=codes.dtype)
         rank[order] = np.arange(len(ids), dtype=codes.dtype)
         code = pl.Series(cid, rank[codes])  # np.take(out=) is buffered: 0.09-0.45 s, not 0.05
         ids = ids.gather(order)
     return frame.with_columns(code), ids.alias(cid)
+
+
+def _hash_runs(
+    frame: pl.DataFrame, cid: str, n: int, low: int, code_dtype: type[np.signedinteger[Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The code of each row and the first row of each code, grouped by high hash bits.
+
+    One UInt64 per row, the high bits of `id_hash` over the row number (``low`` is a
+    power of two above the last row number), is sorted in two halves of the rows, one
+    per thread; runs of equal high bits in each half get local numbers, the two halves'
+    sorted run keys are merged, and each row's code is the rank of its run's high bits
+    among all of them. The first row of a code is the lowest row number with those
+    bits. The same codes and rows as one sort of all the values (tested), which took
+    0.35 s wall at 10M rows against 0.26 s for this (one thread busy against two).
+    """
+    mask = np.uint64(low - 1)
+    packed = (id_hash(pl.col(cid)).cast(pl.UInt64) // low) * low + pl.int_range(
+        pl.len(), dtype=pl.UInt64
+    )
+    # the streaming engine packs the values on both cores (0.05 s wall against 0.07)
+    v = frame.lazy().select(packed).collect().to_series().to_numpy(writable=True)
+
+    def runs(half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # sorted in place; the first value of each run (its high bits and lowest row), and
+        # each row's run number, with the half's values turned into its row numbers
+        half.sort()
+        start = np.empty(len(half), dtype=bool)
+        start[:1] = True
+        np.greater(half[1:] ^ half[:-1], mask, out=start[1:])
+        heads = half[start]
+        local = np.cumsum(start, dtype=code_dtype)
+        local -= 1
+        half &= mask
+        return heads, local
+
+    h = n // 2
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(runs, v[:h])
+        heads_b, local_b = runs(v[h:])
+        heads_a, local_a = pending.result()
+        high_a, high_b = heads_a & ~mask, heads_b & ~mask
+        keys = np.concatenate([high_a, high_b])
+        keys.sort(kind="stable")  # two sorted runs: one merge
+        distinct = np.empty(len(keys), dtype=bool)
+        distinct[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+        keys = keys[distinct]
+        code_a = np.searchsorted(keys, high_a).astype(code_dtype)
+        code_b = np.searchsorted(keys, high_b).astype(code_dtype)
+        codes = np.empty(n, dtype=code_dtype)
+        rows = v.view(np.int64)
+
+        def scatter(lo: int, hi: int, code: np.ndarray, local: np.ndarray) -> None:
+            codes[rows[lo:hi]] = code[local]
+
+        done = pool.submit(scatter, 0, h, code_a, local_a)
+        scatter(h, n, code_b, local_b)
+        done.result()
+    first = np.empty(len(keys), dtype=np.int64)
+    first[code_b] = (heads_b & mask).view(np.int64)
+    first[code_a] = (heads_a & mask).view(np.int64)  # the first half's rows come first
+    return codes, first
 
 
 def id_order(ids: pl.Series) -> np.ndarray:
