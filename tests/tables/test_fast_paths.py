@@ -127,7 +127,7 @@ def test_tables_equal_their_plain_plans(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_plumbing, "sorted_int64", lambda e: e.sort())
         # rfm_summary's packed value sort (numpy, decoded at build time) off: the row sort
-        mp.setattr(_rfm, "_packed_order", lambda *args: None)
+        mp.setattr(_rfm, "packed_order", lambda *args: None)
         for module in (_cohorts, _period_summary):
             mp.setattr(
                 module,
@@ -157,7 +157,7 @@ PACKED_IDS = {
 def test_packed_order_is_the_stable_row_sort(
     kind: str, data: st.DataObject, wide: bool, n: int, cut: bool
 ) -> None:
-    """`_rfm._packed_order` gives the rows sorted by (customer, period), ties in input order.
+    """`_plumbing.packed_order` gives the rows sorted by (customer, period), ties in input order.
 
     Periods within +-2**30 come out as Int32 (their values unchanged), wider ones as
     Int64; ids keep their dtype (UInt64 beyond Int64 too); the amounts follow their rows,
@@ -181,7 +181,7 @@ def test_packed_order_is_the_stable_row_sort(
         frame = plan.collect()
         periods = frame.get_column(_plumbing.PERIOD).to_list()
     held = [plan]
-    got_frame = _rfm._packed_order(held, frame, "c", dtype)
+    got_frame = _plumbing.packed_order(held, frame, "c", dtype)
     assert got_frame is not None
     assert held == []  # handed over: no reference kept
     expected = frame.sort("c", _plumbing.PERIOD, maintain_order=True)

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
-from loyaltymetrics.tables import _plumbing, _rfm
+from loyaltymetrics.tables import _plumbing
 
 DAY0 = dt.datetime(2023, 12, 30, 8)
 BIG = 1 << 40
@@ -146,8 +146,8 @@ def test_the_packed_sort_is_used_where_the_ranges_fit(kind: str, packed: bool) -
     log = _log([(0, 0, 1), (9, 24 * 200, 2)]).with_columns(ID_KINDS[kind][0](pl.col("customer_id")))
     frame = log.lazy().select("customer_id", pl.lit(0, pl.Int64).alias(_plumbing.PERIOD))
     dtype = log.schema["customer_id"]
-    assert (_rfm._packed_order([frame], log, "customer_id", dtype) is not None) is packed
-    assert _rfm._packed_order([frame], log.lazy(), "customer_id", dtype) is None
+    assert (_plumbing.packed_order([frame], log, "customer_id", dtype) is not None) is packed
+    assert _plumbing.packed_order([frame], log.lazy(), "customer_id", dtype) is None
 
 
 COLLIDING_HASHES: dict[str, Callable[[pl.Expr], pl.Expr]] = {

@@ -642,7 +642,7 @@ def _run_encoded(
 
     ``held`` is a one-item list holding the rows; they are taken out of it, so that once
     `build` has returned its plan this function holds no reference to them: a plan that
-    did its heavy step at build time (`_rfm._packed_order`) then no longer keeps the
+    did its heavy step at build time (`packed_order`) then no longer keeps the
     input columns alive while it aggregates (nor the string ids once they are encoded),
     when the caller holds no other reference (`in_parts` with a LazyFrame).
 
@@ -699,7 +699,7 @@ def halves(rows: pl.DataFrame, cid: str) -> list[list[pl.DataFrame]] | None:
     """``rows`` split into two halves of its customers, low ids first; None: no split.
 
     The plans of `rfm_summary`, `cohort_retention` and `period_summary` spend much of
-    their time in numpy (`sorted_int64`, `_rfm._packed_order`, `calendar_index_of`),
+    their time in numpy (`sorted_int64`, `packed_order`, `calendar_index_of`),
     which runs on one thread, and in serial polars steps: two halves of the customers
     computed at once, one per thread, keep both cores busy. Their results put together
     like those of two parts (`in_parts`) are the table (the customers are disjoint).
@@ -713,7 +713,10 @@ def halves(rows: pl.DataFrame, cid: str) -> list[list[pl.DataFrame]] | None:
     The halves are split at a sampled median of the ids (integer ids or their codes;
     other ids do not split), so each half has about half the rows. No split below
     `HALVES_MIN_ROWS` rows, with one polars thread, or when every sampled id is equal.
-    Each half is a one-item list (the hand-over of `_run_encoded`).
+    Each half is a one-item list (the hand-over of `_run_encoded`). Rejected: the
+    rows split column by column, each column dropped once split (one column held twice
+    instead of all): the same peak RSS (`rfm_summary` from Parquet at 10M orders,
+    723-728 against 679-719 MiB) and a slower split (0.10 against 0.05 s).
 
     String ids are encoded first (`encode_ids`, itself on both cores) and split by their
     codes. Rejected: splitting the rows by a hash bit of the string ids and encoding
@@ -748,6 +751,135 @@ def _in_two_threads(
         first = pool.submit(run, parts[0])
         second = run(parts[1])
         return [first.result(), second]
+
+
+def _carried(dtype: pl.DataType) -> bool:
+    """Whether `packed_order` carries a column of this dtype (a 64-bit physical value)."""
+    return dtype == pl.Float64 or dtype == pl.Int64 or isinstance(dtype, pl.Datetime)
+
+
+def packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> pl.DataFrame | None:
+    """The rows of an eager log with integer ids, sorted by (customer, period) by values.
+
+    ``held[0]`` is the (customer, period, amount) plan of the log; the function clears
+    ``held`` once it has read what it needs, so that the log's columns are freed then
+    if the caller keeps no other reference to them (``tx`` only tells the input's kind).
+    It returns the sorted rows as a ``DataFrame``, the periods as Int32 where their
+    differences fit, else Int64, and leaves ``held`` as it was when it returns ``None``.
+
+    Sorting rows by a key is an arg-sort plus a gather of every column; sorting the
+    values of one Int64 column alone is about twice as fast (0.28 against 0.60 s for 10M
+    keys). So when the id offset, the period offset and the row number fit in 63 bits
+    together, they are packed into one Int64,
+    ``(id - min id) * 2**(bp + bi) + (period - min period) * 2**bi + row``, and its values
+    are sorted. The customer and the period are decoded from the high bits, and the
+    other columns are put in place by the row number in the low bits; rows of one
+    (customer, period) keep their input order. ``None`` (use `by_customer`) for lazy
+    input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
+    too wide.
+
+    The values are sorted by numpy (`sorted_int64`: 0.11 against 0.37 CPU s for 10M).
+    Rejected: the whole step in numpy (pack, sort, decode by shifts, ``take`` the
+    amounts), 1.51 against 1.19 CPU s in one process at 10M orders: numpy's random gather
+    of the amounts alone took 0.40 CPU s, polars' ``gather`` 0.27.
+
+    The other columns are carried along (scattered to their places): Float64, Int64 and
+    Datetime columns (their Int64 values). Used by `rfm_summary` (the amount) and
+    `customer_summary` (the timestamp and amount, then numpy sums over runs). Measured
+    at 10M orders, it made `period_summary` (which then needs the (customer, period) of
+    each visit back) slower, not faster.
+    """
+    if not (isinstance(tx, pl.DataFrame) and dtype.is_integer()):
+        return None
+    del tx  # only its kind was needed
+    frame = held[0]
+    c, p = pl.col(cid), pl.col(PERIOD)
+    # a first pass for the ranges (an eager input's columns are in memory)
+    low_c, high_c, low_p, high_p, n = (
+        frame.select(
+            c.min().alias("a"), c.max().alias("b"), p.min().alias("c"), p.max().alias("d"), pl.len()
+        )
+        .collect()
+        .row(0)
+    )
+    if n == 0:
+        return None
+    bits_p, bits_i = (high_p - low_p).bit_length(), (n - 1).bit_length()
+    if (high_c - low_c).bit_length() + bits_p + bits_i > 63:
+        return None
+    schema = frame.collect_schema()
+    others = [x for x in schema.names() if x not in (cid, PERIOD)]
+    if any(not _carried(schema[x]) for x in others):  # never in the tables' plans
+        return None
+    offset = (c - low_c).cast(pl.Int64) if dtype == pl.UInt64 else c.cast(pl.Int64) - low_c
+    packed = (offset * (1 << (bits_p + bits_i))) + (
+        (p.cast(pl.Int64) - low_p) * (1 << bits_i) + pl.int_range(pl.len())
+    )
+    # Run now, at build time, on the eager part (not as a lazy plan): the plan returned
+    # holds only the sorted columns, so the caller can free the part's input columns
+    # before the aggregation (`in_parts` does for a LazyFrame). One writable copy of the
+    # packed values is sorted in place by numpy (`sorted_int64`'s reasons), then decoded
+    # into preallocated arrays in slices of 2**20 values: a temporary of the whole column
+    # per operation is what the polars decode cost (the customer, the period and the row
+    # number and their intermediates alive at once). Measured at 10M orders, peak RSS of
+    # ``rfm_summary(pl.scan_parquet(f), amount=...).collect()`` over the needed columns'
+    # 228 MiB: see docs/benchmarks.md, "Memory of `rfm_summary`". Rejected: the packed
+    # values computed by polars in slices of 2**20 rows into one numpy array (no
+    # whole-column temporaries, no writable copy): the pack alone peaked 392-406 against
+    # 442-463 MiB, but rfm_summary took 1.52 against 1.24 CPU s eager and 1.91 against
+    # 1.51 from scan_parquet (one process, interleaved), and its peak did not drop
+    # (scan 506-534 MiB). Also rejected: the decode and the gather by polars after the
+    # sort (a rechunked amount): peak 611-650 against 443-534 MiB for this decode.
+    keys = frame.select(packed.alias("v")).collect().to_series()
+    v = keys.to_numpy(writable=True)
+    del keys
+    columns = frame.select(others).collect()  # the input's own columns where unfiltered
+    # the last reference to the input, if the caller kept none (`prepare` in
+    # `rfm_summary`): its id and timestamp columns are freed before the decode
+    held.clear()
+    del frame
+    v.sort()
+    # each row's place in the sorted order, from the row numbers in the low bits
+    step = 1 << 20
+    place = np.empty(n, dtype=np.uint32 if n <= (1 << 32) else np.int64)
+    for i in range(0, n, step):
+        rows = v[i : i + step] & ((1 << bits_i) - 1)
+        place[rows] = np.arange(i, i + len(rows), dtype=place.dtype)
+    del rows
+    # The other columns (the Float64 amount) are scattered to their places chunk by
+    # chunk, as the column comes (81 chunks from Parquet at 10M orders). Measured at 10M
+    # orders in one process: a polars gather by row number over the chunked column
+    # 0.63-0.67 CPU s; over the column copied into one chunk 0.28-0.31 (0.19 and the
+    # copy), but the copy is 8 bytes a row more at the peak; this scatter, the places
+    # included, 0.32-0.34.
+    gathered = []
+    for x in others:
+        column = columns.drop_in_place(x)
+        values = np.empty(n, dtype=np.float64 if column.dtype == pl.Float64 else np.int64)
+        start = 0
+        for chunk in column.get_chunks():
+            part = chunk.to_physical().to_numpy()
+            values[place[start : start + len(part)]] = part
+            start += len(part)
+        gathered.append(pl.Series(x, values).cast(column.dtype))
+        del column
+    del place
+    # Int32 periods where every difference of two fits too (half the bytes of the rows);
+    # `_rfm_parts` casts the per-customer first and last period back
+    narrow = low_p >= -(1 << 30) and high_p < (1 << 30)
+    period = np.empty(n, dtype=np.int32 if narrow else np.int64)
+    for i in range(0, n, step):
+        chunk = (v[i : i + step] >> bits_i) & ((1 << bits_p) - 1)
+        np.add(chunk, low_p, out=period[i : i + step], casting="unsafe")
+    np.right_shift(v, bits_p + bits_i, out=v)  # the id offset, in place
+    if dtype == pl.UInt64:  # the id may exceed Int64; the offset does not
+        ids = v.view(np.uint64)
+        ids += np.uint64(low_c)
+        customer = pl.Series(cid, ids)
+    else:
+        v += low_c
+        customer = pl.Series(cid, v).cast(dtype)
+    return pl.DataFrame([customer.set_sorted(), pl.Series(PERIOD, period), *gathered])
 
 
 def in_parts(
@@ -793,18 +925,17 @@ def in_parts(
     `build` must accept both a prepared part and an unprepared one (the empty frame of
     the schema, or a part `prepare` gives back as it was).
 
-    With `in_halves`, a part of `HALVES_MIN_ROWS` rows or more (an eager ``DataFrame``
-    in one part too) runs as two halves of its customers at once, one per thread
-    (`halves`), put together by `combine`.
+    With `in_halves`, a part read from a ``LazyFrame`` (or a part of several) of
+    `HALVES_MIN_ROWS` rows or more runs as two halves of its customers at once, one per
+    thread (`halves`), put together by `combine`. An eager ``DataFrame`` in one part
+    runs whole: the caller holds its rows, so the halves would be a second copy of them
+    (peak RSS at 10M orders, `Int64` ids: `rfm_summary` 838-867 MiB against 549-580,
+    `cohort_retention` 619-624 against 472-474).
     """
-    halved = combine if in_halves else None
     if partitions == 1 and not isinstance(tx, pl.LazyFrame):
-        if isinstance(tx, pl.DataFrame) and (
-            encodes(tx.schema[cid]) or (in_halves and tx.height >= HALVES_MIN_ROWS)
-        ):
+        if isinstance(tx, pl.DataFrame) and encodes(tx.schema[cid]):
             per_customer = cid in build(tx.clear(), tx.clear().lazy()).collect_schema()
-            out = _run_encoded(build, [tx], cid, per_customer, prepare, halved)
-            return finish(out.lazy())
+            return finish(_run_encoded(build, [tx], cid, per_customer, prepare).lazy())
         if isinstance(tx, pl.DataFrame) and prepare is not None:
             part = prepare([tx])
             return finish(build(part, part.lazy()))
@@ -818,6 +949,7 @@ def in_parts(
     # (a query before collect, and still the slower key sort for the other plans).
     raw = lf.select(columns)
     bucket = pl.col(cid).hash(_PART_SEED) % partitions
+    halved = combine if in_halves else None
     empty = pl.DataFrame(schema=raw.collect_schema())
     built = build(empty, empty.lazy())
     per_customer = cid in built.collect_schema()  # output rows per customer: codes in id order

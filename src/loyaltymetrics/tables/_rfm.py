@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from loyaltymetrics._periods import check_time_unit, literal_period, on_column_clock
@@ -22,129 +21,8 @@ from ._plumbing import (
     group_customers,
     in_parts,
     log_periods,
+    packed_order,
 )
-
-
-def _packed_order(held: list[Any], tx: object, cid: str, dtype: pl.DataType) -> pl.DataFrame | None:
-    """The rows of an eager log with integer ids, sorted by (customer, period) by values.
-
-    ``held[0]`` is the (customer, period, amount) plan of the log; the function clears
-    ``held`` once it has read what it needs, so that the log's columns are freed then
-    if the caller keeps no other reference to them (``tx`` only tells the input's kind).
-    It returns the sorted rows as a ``DataFrame``, the periods as Int32 where their
-    differences fit, else Int64, and leaves ``held`` as it was when it returns ``None``.
-
-    Sorting rows by a key is an arg-sort plus a gather of every column; sorting the
-    values of one Int64 column alone is about twice as fast (0.28 against 0.60 s for 10M
-    keys). So when the id offset, the period offset and the row number fit in 63 bits
-    together, they are packed into one Int64,
-    ``(id - min id) * 2**(bp + bi) + (period - min period) * 2**bi + row``, and its values
-    are sorted. The customer and the period are decoded from the high bits, and the
-    other columns are put in place by the row number in the low bits; rows of one
-    (customer, period) keep their input order. ``None`` (use `by_customer`) for lazy
-    input, whose ranges a plan cannot know, for an empty frame, or when the ranges are
-    too wide.
-
-    The values are sorted by numpy (`sorted_int64`: 0.11 against 0.37 CPU s for 10M).
-    Rejected: the whole step in numpy (pack, sort, decode by shifts, ``take`` the
-    amounts), 1.51 against 1.19 CPU s in one process at 10M orders: numpy's random gather
-    of the amounts alone took 0.40 CPU s, polars' ``gather`` 0.27.
-
-    Used by `rfm_summary`, whose rows carry one other column (the amount). Measured at
-    10M orders, it made `period_summary` (which then needs the (customer, period) of each
-    visit back) and `customer_summary` (five gathered columns) slower, not faster.
-    """
-    if not (isinstance(tx, pl.DataFrame) and dtype.is_integer()):
-        return None
-    del tx  # only its kind was needed
-    frame = held[0]
-    c, p = pl.col(cid), pl.col(PERIOD)
-    # a first pass for the ranges (an eager input's columns are in memory)
-    low_c, high_c, low_p, high_p, n = (
-        frame.select(
-            c.min().alias("a"), c.max().alias("b"), p.min().alias("c"), p.max().alias("d"), pl.len()
-        )
-        .collect()
-        .row(0)
-    )
-    if n == 0:
-        return None
-    bits_p, bits_i = (high_p - low_p).bit_length(), (n - 1).bit_length()
-    if (high_c - low_c).bit_length() + bits_p + bits_i > 63:
-        return None
-    schema = frame.collect_schema()
-    others = [x for x in schema.names() if x not in (cid, PERIOD)]
-    if any(schema[x] != pl.Float64 for x in others):  # never in rfm_summary (the amount)
-        return None
-    offset = (c - low_c).cast(pl.Int64) if dtype == pl.UInt64 else c.cast(pl.Int64) - low_c
-    packed = (offset * (1 << (bits_p + bits_i))) + (
-        (p.cast(pl.Int64) - low_p) * (1 << bits_i) + pl.int_range(pl.len())
-    )
-    # Run now, at build time, on the eager part (not as a lazy plan): the plan returned
-    # holds only the sorted columns, so the caller can free the part's input columns
-    # before the aggregation (`in_parts` does for a LazyFrame). One writable copy of the
-    # packed values is sorted in place by numpy (`sorted_int64`'s reasons), then decoded
-    # into preallocated arrays in slices of 2**20 values: a temporary of the whole column
-    # per operation is what the polars decode cost (the customer, the period and the row
-    # number and their intermediates alive at once). Measured at 10M orders, peak RSS of
-    # ``rfm_summary(pl.scan_parquet(f), amount=...).collect()`` over the needed columns'
-    # 228 MiB: see docs/benchmarks.md, "Memory of `rfm_summary`". Rejected: the packed
-    # values computed by polars in slices of 2**20 rows into one numpy array (no
-    # whole-column temporaries, no writable copy): the pack alone peaked 392-406 against
-    # 442-463 MiB, but rfm_summary took 1.52 against 1.24 CPU s eager and 1.91 against
-    # 1.51 from scan_parquet (one process, interleaved), and its peak did not drop
-    # (scan 506-534 MiB). Also rejected: the decode and the gather by polars after the
-    # sort (a rechunked amount): peak 611-650 against 443-534 MiB for this decode.
-    keys = frame.select(packed.alias("v")).collect().to_series()
-    v = keys.to_numpy(writable=True)
-    del keys
-    columns = frame.select(others).collect()  # the input's own columns where unfiltered
-    # the last reference to the input, if the caller kept none (`prepare` in
-    # `rfm_summary`): its id and timestamp columns are freed before the decode
-    held.clear()
-    del frame
-    v.sort()
-    # each row's place in the sorted order, from the row numbers in the low bits
-    step = 1 << 20
-    place = np.empty(n, dtype=np.uint32 if n <= (1 << 32) else np.int64)
-    for i in range(0, n, step):
-        rows = v[i : i + step] & ((1 << bits_i) - 1)
-        place[rows] = np.arange(i, i + len(rows), dtype=place.dtype)
-    del rows
-    # The other columns (the Float64 amount) are scattered to their places chunk by
-    # chunk, as the column comes (81 chunks from Parquet at 10M orders). Measured at 10M
-    # orders in one process: a polars gather by row number over the chunked column
-    # 0.63-0.67 CPU s; over the column copied into one chunk 0.28-0.31 (0.19 and the
-    # copy), but the copy is 8 bytes a row more at the peak; this scatter, the places
-    # included, 0.32-0.34.
-    gathered = []
-    for x in others:
-        column = columns.drop_in_place(x)
-        values = np.empty(n, dtype=np.float64)
-        start = 0
-        for chunk in column.get_chunks():
-            part = chunk.to_numpy()
-            values[place[start : start + len(part)]] = part
-            start += len(part)
-        del column
-        gathered.append(pl.Series(x, values))
-    del place
-    # Int32 periods where every difference of two fits too (half the bytes of the rows);
-    # `_rfm_parts` casts the per-customer first and last period back
-    narrow = low_p >= -(1 << 30) and high_p < (1 << 30)
-    period = np.empty(n, dtype=np.int32 if narrow else np.int64)
-    for i in range(0, n, step):
-        chunk = (v[i : i + step] >> bits_i) & ((1 << bits_p) - 1)
-        np.add(chunk, low_p, out=period[i : i + step], casting="unsafe")
-    np.right_shift(v, bits_p + bits_i, out=v)  # the id offset, in place
-    if dtype == pl.UInt64:  # the id may exceed Int64; the offset does not
-        ids = v.view(np.uint64)
-        ids += np.uint64(low_c)
-        customer = pl.Series(cid, ids)
-    else:
-        v += low_c
-        customer = pl.Series(cid, v).cast(dtype)
-    return pl.DataFrame([customer.set_sorted(), pl.Series(PERIOD, period), *gathered])
 
 
 def _rfm_parts(
@@ -153,7 +31,7 @@ def _rfm_parts(
     """Per customer: first and last period, number of periods, repeat-period total.
 
     The plan sorts the rows by (customer, period) once (`by_customer`; `rfm_summary`
-    gives an eager part already sorted by `_packed_order`, see `_rfm_groups`), marks the
+    gives an eager part already sorted by `_plumbing.packed_order`, see `_rfm_groups`), marks the
     first row of each customer and of each purchase period, and then needs only
     first/last/sum aggregations over the sorted customer column: no per-group filters or
     windows.
@@ -174,7 +52,7 @@ def _rfm_groups(
     """`_rfm_parts` of rows already sorted by (customer, period).
 
     ``__first`` and ``__last`` are cast to `period_dtype` (sorted rows from
-    `_packed_order` may carry Int32 periods).
+    `_plumbing.packed_order` may carry Int32 periods).
     """
     p, c = pl.col(PERIOD), pl.col(cid)
     ordered = ordered.with_columns((c != c.shift()).fill_null(True).alias("__new_customer"))
@@ -486,14 +364,14 @@ def rfm_summary(
         return periods if end is None else periods.filter(pl.col(PERIOD) <= end)
 
     def prepare(held: list[pl.DataFrame]) -> pl.DataFrame:
-        # An eager part's rows sorted by `_packed_order` (None: the ranges do not fit),
+        # An eager part's rows sorted by `_plumbing.packed_order` (None: the ranges do not fit),
         # which it is handed with no other reference, so that it frees the input's id
         # and timestamp columns once packed (for a LazyFrame: `in_parts` keeps none)
         rows = held.pop()
         dtype = rows.schema[cid]
         frames: list[Any] = [periods_of(rows, rows.lazy()), rows]
         del rows
-        ordered = _packed_order(frames, frames[1], cid, dtype)
+        ordered = packed_order(frames, frames[1], cid, dtype)
         return frames[1] if ordered is None else ordered
 
     def build(part_tx: object, frame: pl.LazyFrame) -> pl.LazyFrame:
