@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -173,3 +174,37 @@ def test_partitions_are_refused_for_other_engines() -> None:
     with pytest.raises(ValueError, match=r"partitions=4 applies to polars input only"):
         tables.rfm_summary(table, partitions=4)
     assert tables.rfm_summary(table, partitions=1).num_rows == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 30), min_size=2, max_size=6),
+    strings=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_parts_are_put_together_in_id_order(sizes: list[int], strings: bool, seed: int) -> None:
+    """`_concat_sorted` is ``pl.concat(parts).sort(id)``, and it empties the parts."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(sum(sizes) * 3)[: sum(sizes)]  # distinct ids over the parts
+    parts, start = [], 0
+    for size in sizes:
+        part_ids = ids[start : start + size]
+        start += size
+        parts.append(
+            pl.DataFrame(
+                {
+                    "c": pl.Series([f"C{i}" for i in part_ids], dtype=pl.String)
+                    if strings
+                    else pl.Series(part_ids, dtype=pl.Int64),
+                    "x": rng.normal(size=size),
+                    "t": pl.Series(rng.integers(0, 10**6, size), dtype=pl.Int64).cast(
+                        pl.Datetime("us")
+                    ),
+                }
+            )
+        )
+    expected = pl.concat(parts).sort("c")
+    got = _plumbing._concat_sorted(parts, "c")
+    assert_frame_equal(got, expected)
+    assert got["c"].flags["SORTED_ASC"]
+    assert all(p.width == 0 for p in parts)

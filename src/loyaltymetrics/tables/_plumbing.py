@@ -922,6 +922,9 @@ def in_parts(
     `build` must accept both a prepared part and an unprepared one (the empty frame of
     the schema, or a part `prepare` gives back as it was).
 
+    A per-customer result of several parts is put together by `_concat_sorted` (the sort
+    by id that `combine` is for those tables, column by column) instead of `combine`.
+
     With `in_halves`, a part read from a ``LazyFrame`` (or a part of several) of
     `HALVES_MIN_ROWS` rows or more runs as two halves of its customers at once, one per
     thread (`halves`), put together by `combine`. An eager ``DataFrame`` in one part
@@ -965,9 +968,30 @@ def in_parts(
         if partitions == 1:  # one part is the eager plan's own result: nothing to combine
             # (combine would re-sort customer_summary's 1M rows: lazy 1.70x eager at 10M)
             return finish(results[0].lazy()).collect()
+        if per_customer:  # `combine` is the sort by id: done column by column
+            return finish(_concat_sorted(results, cid).lazy()).collect()
         return finish(combine(pl.concat(results).lazy())).collect()
 
     return _compat.defer(run, schema=schema)
+
+
+def _concat_sorted(results: list[pl.DataFrame], cid: str) -> pl.DataFrame:
+    """``pl.concat(results).sort(cid)`` for parts of disjoint ids, one column at a time.
+
+    Each part's column is dropped from the part once the sorted column is built, so the
+    parts' results are held about once, not twice (the concatenation and its sorted
+    copy). At 500M orders (50M customers, `partitions=8`) `customer_summary`'s parts
+    hold about 3.6 GB of results, and the plain sort peaked at 8.35 GiB. The ids are
+    distinct (one row per customer), so the order is that of the plain sort.
+    """
+    order = pl.concat([r.get_column(cid) for r in results]).arg_sort()
+    columns = []
+    for name in results[0].columns:
+        column = pl.concat([r.drop_in_place(name) for r in results])
+        columns.append(column.gather(order))
+        del column
+    out = pl.DataFrame(columns)
+    return out.with_columns(pl.col(cid).set_sorted())
 
 
 def log_periods(
