@@ -3,7 +3,7 @@
 One process, interleaved (round i runs both before round i + 1), the tables checked equal
 first. ``PYTHONPATH=src python benchmarks/mem_cpu_packed.py FILE BASE_RFM_PY [ROUNDS]``,
 where ``BASE_RFM_PY`` is the previous ``_rfm.py`` (e.g. from ``git show f12a7bc:...``),
-loaded as a module of this package (it uses the current `_plumbing`, whose `in_parts`
+loaded as a module of this package (it uses the current `_parts`, whose `in_parts`
 without ``prepare`` runs as before).
 """
 

@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/profile_parts.py --dir /tmp/lm-500m --table rfm_summary
 
 Runs ``tables.<table>(pl.scan_parquet(DIR/*.parquet), partitions=k).collect()`` once,
-with `_plumbing.in_parts` wrapped (in the table modules that import it) so that each
+with `_parts.in_parts` wrapped (in the table modules that import it) so that each
 stage is collected and timed on its own:
 
 * ``build``: the eager plan of one part, on the part's rows already in memory;
@@ -34,8 +34,8 @@ from loyaltymetrics import tables
 from loyaltymetrics.tables import (
     _cohorts,
     _customer_summary,
+    _parts,
     _period_summary,
-    _plumbing,
     _rfm,
 )
 
@@ -60,7 +60,7 @@ def profile(directory: Path, table: str, partitions: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {
         k: [] for k in ("build", "build_cpu", "combine", "combine_cpu", "finish", "finish_cpu")
     }
-    original = _plumbing.in_parts
+    original = _parts.in_parts
 
     def in_parts(
         tx: object,

@@ -46,7 +46,7 @@ LAYERS: dict[str, int] = {
 }
 
 # inside tables: the shared plumbing, below the boundary, below the table modules
-TABLE_LAYERS: dict[str, int] = {"_narwhals": 0, "_plumbing": 1, "_by": 1, "_engine": 2}
+TABLE_LAYERS: dict[str, int] = {"_narwhals": 0, "_plumbing": 1, "_by": 1, "_engine": 2, "_parts": 2}
 TABLE_MODULES = {"_rfm", "_cohorts", "_period_summary", "_customer_summary", "_survey_summary"}
 TABLE_MODULES |= {"_segments", "_subscriptions"}
 

@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal, assert_series_equal
 
 from loyaltymetrics import tables
 from loyaltymetrics._periods import calendar_index
-from loyaltymetrics.tables import _cohorts, _period_summary, _plumbing, _rfm
+from loyaltymetrics.tables import _cohorts, _parts, _period_summary, _plumbing, _rfm
 
 ints = st.lists(st.integers(-(1 << 62), (1 << 62)), max_size=200)
 
@@ -199,7 +199,7 @@ def test_run_encoded_keeps_no_reference_to_the_part() -> None:
         {"customer_id": [1, 1, 2], "timestamp": [dt.datetime(2024, 1, d) for d in (1, 5, 2)]}
     )
     held = [log]
-    out = _plumbing._run_encoded(
+    out = _parts._run_encoded(
         lambda part, frame: frame.select(pl.len()), held, "customer_id", per_customer=False
     )
     assert held == []

@@ -1,4 +1,4 @@
-"""Two halves of the customers in two threads (`_plumbing.halves`) give the whole table.
+"""Two halves of the customers in two threads (`_parts.halves`) give the whole table.
 
 `rfm_summary`, `cohort_retention` and `period_summary` split a part of
 ``HALVES_MIN_ROWS`` rows or more into two halves of its customers and compute them at
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
-from loyaltymetrics.tables import _plumbing
+from loyaltymetrics.tables import _parts
 
 START = dt.datetime(2023, 1, 1)
 
@@ -70,18 +70,18 @@ def _whole_and_halved(name: str, tx: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
         return out.collect() if isinstance(out, pl.LazyFrame) else out
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 1 << 62)
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 1 << 62)
         whole = run()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 2)
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
         calls: list[int] = []
-        original = _plumbing._in_two_threads
+        original = _parts._in_two_threads
 
         def counted(*args: Any) -> list[pl.DataFrame]:
             calls.append(1)
             return original(*args)
 
-        mp.setattr(_plumbing, "_in_two_threads", counted)
+        mp.setattr(_parts, "_in_two_threads", counted)
         halved = run()
     # a LazyFrame's parts are split; an eager frame (held by the caller) runs whole
     # (a frame of several parts is read part by part: each part is split)
@@ -112,10 +112,10 @@ def test_halves_give_the_whole_table(name: str, id_kind: str, lazy: bool) -> Non
 def test_halves_on_random_logs(seed: int, rows: int, customers: int, name: str) -> None:
     tx = _log(seed, rows, customers, "int").lazy()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 1 << 62)
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 1 << 62)
         whole = CALLS[name](tx).collect()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 2)
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
         halved = CALLS[name](tx).collect()
     assert_frame_equal(halved, whole, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
 
@@ -123,8 +123,8 @@ def test_halves_on_random_logs(seed: int, rows: int, customers: int, name: str) 
 def test_halves_split_at_a_sampled_median() -> None:
     rows = pl.DataFrame({"c": np.repeat(np.arange(100), 3), "x": np.arange(300)})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 2)
-        parts = _plumbing.halves(rows.clone(), "c")
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
+        parts = _parts.halves(rows.clone(), "c")
     assert parts is not None
     low, high = parts[0][0], parts[1][0]
     assert low.height + high.height == 300
@@ -143,17 +143,17 @@ def test_halves_split_at_a_sampled_median() -> None:
 )
 def test_no_halves(frame: pl.DataFrame, why: str) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 2)
-        assert _plumbing.halves(frame, "c") is None, why
-    assert _plumbing.halves(frame, "c") is None  # below the threshold
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
+        assert _parts.halves(frame, "c") is None, why
+    assert _parts.halves(frame, "c") is None  # below the threshold
 
 
 def test_halves_need_two_threads() -> None:
     frame = pl.DataFrame({"c": range(10), "x": range(10)})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_plumbing, "HALVES_MIN_ROWS", 2)
+        mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
         mp.setattr(pl, "thread_pool_size", lambda: 1)
-        assert _plumbing.halves(frame, "c") is None
+        assert _parts.halves(frame, "c") is None
 
 
 def test_an_error_in_the_thread_reaches_the_caller() -> None:
@@ -163,4 +163,4 @@ def test_an_error_in_the_thread_reaches_the_caller() -> None:
         return part[0]
 
     with pytest.raises(ValueError, match="part of 1 rows"):
-        _plumbing._in_two_threads([[pl.DataFrame({"a": [1]})], [pl.DataFrame({"a": [2, 3]})]], fail)
+        _parts._in_two_threads([[pl.DataFrame({"a": [1]})], [pl.DataFrame({"a": [2, 3]})]], fail)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
-from loyaltymetrics.tables import _plumbing
+from loyaltymetrics.tables import _parts
 
 DAY0 = dt.datetime(2023, 12, 30, 8)
 
@@ -94,7 +94,7 @@ def test_parts_are_disjoint_and_cover_every_customer() -> None:
         # every row tagged with its part: the part's smallest id
         return frame.with_columns(pl.col("customer_id").min().alias("part"))
 
-    out = _plumbing.in_parts(
+    out = _parts.in_parts(
         ids, ids.lazy(), "customer_id", ["customer_id"], 7, build, lambda f: f, lambda f: f
     ).collect()
     assert out.height == 1_000
@@ -204,7 +204,7 @@ def test_parts_are_put_together_in_id_order(sizes: list[int], strings: bool, see
             )
         )
     expected = pl.concat(parts).sort("c")
-    got = _plumbing._concat_sorted(parts, "c")
+    got = _parts._concat_sorted(parts, "c")
     assert_frame_equal(got, expected)
     assert got["c"].flags["SORTED_ASC"]
     assert all(p.width == 0 for p in parts)

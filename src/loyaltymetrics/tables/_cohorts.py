@@ -14,11 +14,10 @@ from . import _narwhals as pn
 from ._by import by_columns, join_nullsafe, nw_segment_keys
 from ._engine import PolarsFrame, table
 from ._narwhals import PERIOD
+from ._parts import check_partitions, in_parts
 from ._plumbing import (
     calendar_index_of,
     check_log,
-    check_partitions,
-    in_parts,
     key_parts,
     lazy_null_guard,
     schema_of,

@@ -12,14 +12,13 @@ from loyaltymetrics._periods import literal_period, local_clock, on_column_clock
 from . import _narwhals as pn
 from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD, TS
+from ._parts import check_partitions, in_parts
 from ._plumbing import (
     by_customer,
     check_log,
     check_output_names,
-    check_partitions,
     customer_period_key,
     group_customers,
-    in_parts,
     key_parts,
     lazy_null_guard,
 )

@@ -12,14 +12,13 @@ from loyaltymetrics._periods import check_time_unit, literal_period, on_column_c
 from . import _narwhals as pn
 from ._engine import PolarsFrame, table
 from ._narwhals import AMOUNT, PERIOD
+from ._parts import check_partitions, in_parts
 from ._plumbing import (
     by_customer,
     check_log,
     check_output_names,
-    check_partitions,
     check_scaler,
     group_customers,
-    in_parts,
     log_periods,
     packed_order,
 )
