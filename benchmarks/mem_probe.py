@@ -21,8 +21,7 @@ import sys
 import time
 
 import polars as pl
-
-from loyaltymetrics import tables
+from bench_tables import _lm_call
 
 NEEDS = {
     "rfm_summary": ("customer_id", "timestamp", "amount"),
@@ -41,17 +40,6 @@ def rss(key: str) -> float:
     raise RuntimeError(key)
 
 
-def call(table: str, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """The table as the benchmarks call it."""
-    if table == "rfm_summary":
-        return tables.rfm_summary(frame, amount="amount")
-    if table == "customer_summary":
-        return tables.customer_summary(frame)
-    if table == "cohort_retention":
-        return tables.cohort_retention(frame)
-    return tables.period_summary(frame)
-
-
 def main() -> None:
     """Measure one (table, path, file) given on the command line."""
     table, path, data = sys.argv[1:4]
@@ -59,10 +47,10 @@ def main() -> None:
     base = rss("VmRSS")
     frame = pl.read_parquet(data) if path in ("eager", "lazy") else None
     run = {
-        "scan": lambda: call(table, pl.scan_parquet(data)).collect(),
-        "read": lambda: call(table, pl.read_parquet(data)),
-        "eager": lambda: call(table, frame),
-        "lazy": lambda: call(table, frame.lazy()).collect(),
+        "scan": lambda: _lm_call(table, pl.scan_parquet(data)).collect(),
+        "read": lambda: _lm_call(table, pl.read_parquet(data)),
+        "eager": lambda: _lm_call(table, frame),
+        "lazy": lambda: _lm_call(table, frame.lazy()).collect(),
     }[path]
     gc.collect()
     before = rss("VmRSS")

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loyaltymetrics import tables
-from loyaltymetrics.tables import _parts
+from loyaltymetrics.tables import _parts, _plumbing
 
 START = dt.datetime(2023, 1, 1)
 
@@ -75,13 +75,13 @@ def _whole_and_halved(name: str, tx: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_parts, "HALVES_MIN_ROWS", 2)
         calls: list[int] = []
-        original = _parts._in_two_threads
+        original = _parts.in_two_threads
 
-        def counted(*args: Any) -> list[pl.DataFrame]:
+        def counted(*args: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
             calls.append(1)
             return original(*args)
 
-        mp.setattr(_parts, "_in_two_threads", counted)
+        mp.setattr(_parts, "in_two_threads", counted)
         halved = run()
     # a LazyFrame's parts are split; an eager frame (held by the caller) runs whole
     # (a frame of several parts is read part by part: each part is split)
@@ -163,4 +163,4 @@ def test_an_error_in_the_thread_reaches_the_caller() -> None:
         return part[0]
 
     with pytest.raises(ValueError, match="part of 1 rows"):
-        _parts._in_two_threads([[pl.DataFrame({"a": [1]})], [pl.DataFrame({"a": [2, 3]})]], fail)
+        _plumbing.in_two_threads(fail, [pl.DataFrame({"a": [1]})], [pl.DataFrame({"a": [2, 3]})])

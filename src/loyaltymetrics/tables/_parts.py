@@ -9,7 +9,6 @@ The string-like ids of a part are encoded to integer codes first (`_plumbing.enc
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -21,6 +20,7 @@ from ._plumbing import (
     MissingValuesError,
     encode_ids,
     encodes,
+    in_two_threads,
 )
 
 _PART_SEED = 0x4C4D  # fixed, so that a plan's parts do not depend on the session
@@ -105,13 +105,12 @@ def _run_encoded(
         rows, ids = encoded
     del encoded
     split = halves(rows, cid) if combine is not None else None
-    if split is None:
+    if split is None or combine is None:
         out = _collect_part(build, [rows], prepare)
     else:
-        assert combine is not None
         del rows
-        results = _in_two_threads(split, lambda part: _collect_part(build, part, prepare))
-        together = pl.concat(results)
+        low, high = in_two_threads(lambda part: _collect_part(build, part, prepare), *split)
+        together = pl.concat([low, high])
         if per_customer:  # the low half's ids all precede the high half's
             together = together.with_columns(pl.col(cid).set_sorted())
         out = combine(together.lazy()).collect()
@@ -138,7 +137,7 @@ def _collect_part(
 HALVES_MIN_ROWS = 1 << 20
 
 
-def halves(rows: pl.DataFrame, cid: str) -> list[list[pl.DataFrame]] | None:
+def halves(rows: pl.DataFrame, cid: str) -> tuple[list[pl.DataFrame], list[pl.DataFrame]] | None:
     """``rows`` split into two halves of its customers, low ids first; None: no split.
 
     The plans of `rfm_summary`, `cohort_retention` and `period_summary` spend much of
@@ -179,21 +178,7 @@ def halves(rows: pl.DataFrame, cid: str) -> list[list[pl.DataFrame]] | None:
     if pivot == sample[0]:  # ids < pivot would be none of the sampled rows
         return None
     low = pl.col(cid) < pivot
-    return [[rows.filter(low)], [rows.filter(~low)]]
-
-
-def _in_two_threads(
-    parts: list[list[pl.DataFrame]], run: Callable[[list[pl.DataFrame]], pl.DataFrame]
-) -> list[pl.DataFrame]:
-    """``[run(parts[0]), run(parts[1])]``, the first in a new thread; errors re-raised.
-
-    numpy's sorts and gathers and polars' ``collect`` release the GIL, so the two run
-    on both cores.
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(run, parts[0])
-        second = run(parts[1])
-        return [first.result(), second]
+    return [rows.filter(low)], [rows.filter(~low)]
 
 
 def in_parts(

@@ -8,9 +8,9 @@ parts (``partitions=``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,9 @@ from ._narwhals import (
     null_problem,
     require,
 )
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def schema_of(tx: object, name: str = "tx") -> tuple[pl.LazyFrame, pl.Schema]:
@@ -477,6 +480,18 @@ def encode_ids(
     return frame.with_columns(code), ids.alias(cid)
 
 
+def in_two_threads(run: Callable[[_T], _R], first: _T, second: _T) -> tuple[_R, _R]:
+    """``(run(first), run(second))``, the first in a new thread; its error re-raised here.
+
+    For steps that release the GIL (numpy's sorts, gathers and scatters, polars'
+    ``collect``): the two calls then keep two cores busy.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(run, first)
+        other = run(second)
+        return pending.result(), other
+
+
 def _hash_runs(
     frame: pl.DataFrame, cid: str, n: int, low: int, code_dtype: type[np.signedinteger[Any]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -511,28 +526,24 @@ def _hash_runs(
         return heads, local
 
     h = n // 2
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(runs, v[:h])
-        heads_b, local_b = runs(v[h:])
-        heads_a, local_a = pending.result()
-        high_a, high_b = heads_a & ~mask, heads_b & ~mask
-        keys = np.concatenate([high_a, high_b])
-        keys.sort(kind="stable")  # two sorted runs: one merge
-        distinct = np.empty(len(keys), dtype=bool)
-        distinct[:1] = True
-        np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
-        keys = keys[distinct]
-        code_a = np.searchsorted(keys, high_a).astype(code_dtype)
-        code_b = np.searchsorted(keys, high_b).astype(code_dtype)
-        codes = np.empty(n, dtype=code_dtype)
-        rows = v.view(np.int64)
+    (heads_a, local_a), (heads_b, local_b) = in_two_threads(runs, v[:h], v[h:])
+    high_a, high_b = heads_a & ~mask, heads_b & ~mask
+    keys = np.concatenate([high_a, high_b])
+    keys.sort(kind="stable")  # two sorted runs: one merge
+    distinct = np.empty(len(keys), dtype=bool)
+    distinct[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=distinct[1:])
+    keys = keys[distinct]
+    code_a = np.searchsorted(keys, high_a).astype(code_dtype)
+    code_b = np.searchsorted(keys, high_b).astype(code_dtype)
+    codes = np.empty(n, dtype=code_dtype)
+    rows = v.view(np.int64)
 
-        def scatter(lo: int, hi: int, code: np.ndarray, local: np.ndarray) -> None:
-            codes[rows[lo:hi]] = code[local]
+    def scatter(half: tuple[slice, np.ndarray, np.ndarray]) -> None:
+        where, code, local = half
+        codes[rows[where]] = code[local]
 
-        done = pool.submit(scatter, 0, h, code_a, local_a)
-        scatter(h, n, code_b, local_b)
-        done.result()
+    in_two_threads(scatter, (slice(0, h), code_a, local_a), (slice(h, n), code_b, local_b))
     first = np.empty(len(keys), dtype=np.int64)
     first[code_b] = (heads_b & mask).view(np.int64)
     first[code_a] = (heads_a & mask).view(np.int64)  # the first half's rows come first
